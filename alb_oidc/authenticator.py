@@ -1,0 +1,162 @@
+"""`ALBAuthenticator`: from a request's headers to a verified `ALBUser`.
+
+This is the whole decision, framework-free: the middleware calls it per request, and it is usable
+on its own (a background job, a Lambda behind an ALB, the `alb-oidc verify` command). The order
+of the checks is the trust model of ../DESIGN: the header rules, then the cheap token checks
+(signer first), then the key, then the signature, then everything that depends on the verified
+`sub`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx2
+
+from .config import ALBConfig
+from .errors import (
+    AccessTokenError,
+    HeaderError,
+    IdentityMismatchError,
+    MissingTokenError,
+)
+from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher
+from .tokens import (
+    access_token_kid,
+    check_data_token,
+    decode_access_token_unverified,
+    parse_data_token,
+    verify_access_token,
+    verify_data_signature,
+)
+from .user import ALBUser
+
+__all__ = ["MAX_HEADER_BYTES", "ALBAuthenticator"]
+
+#: An auth header longer than this is refused (the ALB's own limit on claims is far below it).
+MAX_HEADER_BYTES = 16 * 1024
+
+_DATA = b"x-amzn-oidc-data"
+_ACCESS = b"x-amzn-oidc-accesstoken"
+_IDENTITY = b"x-amzn-oidc-identity"
+_AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def extract_auth_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """The (data, access token, identity) header values of an ASGI header list, or None each.
+
+    A duplicated header, a comma-joined value (what proxies make of duplicates), an oversized
+    one, or a value with control characters raises `HeaderError`.
+    """
+    found: list[bytes | None] = [None, None, None]
+    for name, value in headers:
+        index = _AUTH_HEADERS.get(name.lower())
+        if index is None:
+            continue
+        if found[index] is not None:
+            raise HeaderError("authentication header is duplicated")
+        if len(value) > MAX_HEADER_BYTES:
+            raise HeaderError("authentication header is too large")
+        if b"," in value:
+            raise HeaderError("authentication header holds several values")
+        if _CONTROL.search(value):
+            raise HeaderError("authentication header has control characters")
+        found[index] = value
+    return found[0], found[1], found[2]
+
+
+def _ascii(raw: bytes) -> str:
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise AccessTokenError("access token is not ASCII") from None
+
+
+class ALBAuthenticator:
+    """Verifies the ALB's headers and returns the user. One per app: it holds the key caches.
+
+    `http_client` is used for key fetches (created on first use if None, and then closed by
+    `aclose`); `clock` returns the current Unix time (default `time.time`).
+    """
+
+    def __init__(
+        self,
+        config: ALBConfig,
+        *,
+        http_client: httpx2.AsyncClient | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not isinstance(config, ALBConfig):
+            raise TypeError(f"config must be an ALBConfig, not {type(config).__name__}")
+        self.config = config
+        self._clock = clock or time.time
+        self._fetcher = HTTPFetcher(http_client, timeout=config.key_fetch_timeout)
+        self.alb_keys = ALBKeySource(config, self._fetcher, self._clock)
+        self.jwks = (
+            CognitoJWKS(config.cognito, self._fetcher, self._clock) if config.cognito else None
+        )
+
+    async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
+        """The verified user, or None if the request carries none of the ALB's auth headers.
+
+        Raises an `AuthError` subclass for anything else.
+        """
+        data, access, identity = extract_auth_headers(headers)
+        if data is None:
+            if access is not None or identity is not None:
+                raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
+            return None
+        claims = await self.verify_data_token(data)
+        sub = claims["sub"]
+        if identity is not None and identity != sub.encode("utf-8"):
+            raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+        access_claims = await self._access_claims(access, sub)
+        verified = self.config.cognito is not None
+        return ALBUser(claims, access_claims, access_token_verified=verified)
+
+    async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
+        """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
+        user = await self.authenticate(headers)
+        if user is None:
+            raise MissingTokenError("not authenticated by the load balancer")
+        return user
+
+    async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
+        """Verify an `x-amzn-oidc-data` value and return its claims."""
+        token = parse_data_token(raw)
+        url = check_data_token(token, self.config, now=self._clock())
+        key = self.alb_keys.cached(url) or await self.alb_keys.get(url, token.kid)
+        verify_data_signature(token, key)
+        return dict(token.claims)
+
+    async def _access_claims(self, raw: bytes | None, sub: str) -> dict[str, Any] | None:
+        cognito = self.config.cognito
+        if cognito is None or self.jwks is None:
+            if raw is None or not self.config.insecure_decode_unverified_access_token:
+                return None
+            claims = decode_access_token_unverified(_ascii(raw))
+            if claims is not None and claims.get("sub", sub) != sub:
+                raise IdentityMismatchError("access token `sub` differs from the verified user")
+            return claims
+        if raw is None:
+            raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
+        token = _ascii(raw)
+        key = await self.jwks.get(access_token_kid(token))
+        return verify_access_token(
+            token, key, cognito, sub=sub, now=self._clock(), leeway=self.config.leeway
+        )
+
+    async def warm_up(self) -> None:
+        """Fetch what can be fetched ahead of traffic (the user pool's JWKS). Never raises."""
+        if self.jwks is not None:
+            await self.jwks.refresh()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this authenticator created it."""
+        await self._fetcher.aclose()

@@ -1,0 +1,336 @@
+"""Frozen, validated settings: what the middleware trusts and where it fetches keys.
+
+Everything is checked once, at construction, and a bad value raises `ConfigurationError` naming
+the field. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = ["DEFAULT_SESSION_COOKIE", "ALBConfig", "CognitoConfig"]
+
+logger = logging.getLogger("alb_oidc")
+
+DEFAULT_SESSION_COOKIE = "AWSELBAuthSessionCookie"
+
+# An ALB ARN (application load balancers only: `loadbalancer/app/`); network and gateway load
+# balancers cannot run an authenticate action. The id is 16 hex digits in every ARN AWS issues.
+_ALB_ARN = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):elasticloadbalancing:(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})"
+    r":\d{12}:loadbalancer/app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16}"
+)
+_USER_POOL_ID = re.compile(r"(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})_[A-Za-z0-9]+")
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,200}")
+
+# Documented in the ALB user guide ("Authenticate users using an Application Load Balancer").
+_KEY_URL_BY_PARTITION = {
+    "aws": "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}",
+    "aws-us-gov": "https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}/{kid}",
+}
+_MAX_LEEWAY = 300.0
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_fetch_url(name: str, url: str) -> None:
+    """Refuse any URL we would fetch keys from that is not https (loopback http is allowed)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigurationError(f"{name} is not an absolute URL: {url!r}")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return
+    raise ConfigurationError(
+        f"{name} must use https (plain http is allowed only for a loopback host): {url!r}"
+    )
+
+
+def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    items = tuple(value)
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item or item != item.strip():
+            raise ConfigurationError(f"{name}[{index}] must be a non-empty string: {item!r}")
+    return items
+
+
+def _number(name: str, value: object, *, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a number from {low:g} to {high:g}: {value!r}")
+    return float(value)
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class CognitoConfig:
+    """Where and how to verify the Cognito access token in `x-amzn-oidc-accesstoken`.
+
+    `issuer` defaults to `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}` and
+    `jwks_url` to `{issuer}/.well-known/jwks.json`; tests and local emulators give their own.
+    `client_ids` are the app clients whose tokens are accepted (the token's `client_id` claim).
+    The JWKS is cached for `jwks_ttl` seconds and refetched on an unknown `kid` at most once per
+    `refresh_cooldown` seconds.
+    """
+
+    user_pool_id: str
+    client_ids: Sequence[str]
+    jwks_url: str | None = None
+    issuer: str | None = None
+    jwks_ttl: float = 3600.0
+    refresh_cooldown: float = 30.0
+
+    def __post_init__(self) -> None:
+        match = (
+            _USER_POOL_ID.fullmatch(self.user_pool_id)
+            if isinstance(self.user_pool_id, str)
+            else None
+        )
+        if match is None:
+            raise ConfigurationError(
+                "cognito.user_pool_id is not a Cognito user pool id (REGION_ID): "
+                f"{self.user_pool_id!r}"
+            )
+        client_ids = _strings("cognito.client_ids", self.client_ids)
+        if not client_ids:
+            raise ConfigurationError("cognito.client_ids must name at least one app client id")
+        _set(self, "client_ids", client_ids)
+        issuer = self.issuer or (
+            f"https://cognito-idp.{match['region']}.amazonaws.com/{self.user_pool_id}"
+        )
+        _check_fetch_url("cognito.issuer", issuer)
+        _set(self, "issuer", issuer)
+        jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
+        _check_fetch_url("cognito.jwks_url", jwks_url)
+        _set(self, "jwks_url", jwks_url)
+        _set(self, "jwks_ttl", _number("cognito.jwks_ttl", self.jwks_ttl, low=1, high=86400))
+        _set(
+            self,
+            "refresh_cooldown",
+            _number("cognito.refresh_cooldown", self.refresh_cooldown, low=0, high=3600),
+        )
+
+    @property
+    def region(self) -> str:
+        """The AWS region of the user pool."""
+        return self.user_pool_id.split("_", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ALBConfig:
+    """What the middleware trusts. Frozen and validated at construction.
+
+    Only `alb_arns` is required. See the README's configuration table for every field.
+    """
+
+    alb_arns: Sequence[str]
+    client_ids: Sequence[str] = ()
+    issuers: Sequence[str] = ()
+    key_url: str | None = None
+    leeway: float = 30.0
+    cognito: CognitoConfig | None = None
+    public_paths: Sequence[str] = ()
+    optional: bool = False
+    session_cookie: str = DEFAULT_SESSION_COOKIE
+    logout_url: str | None = None
+    key_cache_size: int = 64
+    key_fetch_timeout: float = 5.0
+    key_failure_ttl: float = 30.0
+    max_key_fetches_per_minute: int = 30
+    insecure_decode_unverified_access_token: bool = False
+    #: signer ARN -> key URL template with `{region}` filled in (derived, not a parameter).
+    key_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _exact_public: frozenset[str] = field(init=False, repr=False, compare=False)
+    _prefix_public: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        arns = _strings("alb_arns", self.alb_arns)
+        if not arns:
+            raise ConfigurationError("alb_arns must name at least one ALB ARN (the token's signer)")
+        _set(self, "alb_arns", arns)
+        _set(self, "client_ids", _strings("client_ids", self.client_ids))
+        _set(self, "issuers", _strings("issuers", self.issuers))
+        _set(self, "key_urls", MappingProxyType(self._key_urls(arns)))
+        _set(self, "leeway", _number("leeway", self.leeway, low=0, high=_MAX_LEEWAY))
+        if self.cognito is not None and not isinstance(self.cognito, CognitoConfig):
+            raise ConfigurationError(f"cognito must be a CognitoConfig or None: {self.cognito!r}")
+        self._split_public_paths()
+        if not isinstance(self.optional, bool):
+            raise ConfigurationError(f"optional must be True or False: {self.optional!r}")
+        if not isinstance(self.session_cookie, str) or not _COOKIE_NAME.fullmatch(
+            self.session_cookie
+        ):
+            raise ConfigurationError(
+                f"session_cookie is not a cookie name: {self.session_cookie!r}"
+            )
+        if self.logout_url is not None:
+            parts = urlsplit(self.logout_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigurationError(f"logout_url is not an absolute URL: {self.logout_url!r}")
+        cache = self.key_cache_size
+        if isinstance(cache, bool) or not isinstance(cache, int) or not 1 <= cache <= 10_000:
+            raise ConfigurationError(
+                f"key_cache_size must be an integer from 1 to 10000: {cache!r}"
+            )
+        _set(
+            self,
+            "key_fetch_timeout",
+            _number("key_fetch_timeout", self.key_fetch_timeout, low=0.1, high=60),
+        )
+        _set(
+            self,
+            "key_failure_ttl",
+            _number("key_failure_ttl", self.key_failure_ttl, low=0, high=3600),
+        )
+        rate = self.max_key_fetches_per_minute
+        if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 6000:
+            raise ConfigurationError(
+                f"max_key_fetches_per_minute must be an integer from 1 to 6000: {rate!r}"
+            )
+        if self.insecure_decode_unverified_access_token:
+            logger.warning(
+                "alb_oidc: insecure_decode_unverified_access_token is on: scopes and groups are "
+                "read from an access token whose signature is NOT verified"
+            )
+
+    def _key_urls(self, arns: tuple[str, ...]) -> dict[str, str]:
+        if self.key_url is not None:
+            template = self.key_url
+            if not isinstance(template, str) or "{kid}" not in template:
+                raise ConfigurationError(
+                    f"key_url must be a template containing {{kid}}: {template!r}"
+                )
+            leftover = template.replace("{kid}", "").replace("{region}", "")
+            if "{" in leftover or "}" in leftover:
+                raise ConfigurationError(
+                    f"key_url may only use the placeholders {{kid}} and {{region}}: {template!r}"
+                )
+            sample = template.replace("{kid}", "00000000-0000-0000-0000-000000000000")
+            _check_fetch_url("key_url", sample.replace("{region}", "us-east-1"))
+        urls = {}
+        for index, arn in enumerate(arns):
+            match = _ALB_ARN.fullmatch(arn)
+            if match is None:
+                raise ConfigurationError(
+                    f"alb_arns[{index}] is not an Application Load Balancer ARN (arn:aws:"
+                    f"elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID): {arn!r}"
+                )
+            partition, region = match["partition"], match["region"]
+            chosen = self.key_url or _KEY_URL_BY_PARTITION.get(partition)
+            if chosen is None:
+                raise ConfigurationError(
+                    f"alb_arns[{index}] is in partition {partition!r}, which has no documented ALB "
+                    "public key endpoint: set key_url"
+                )
+            urls[arn] = chosen.replace("{region}", region)
+        return urls
+
+    def _split_public_paths(self) -> None:
+        paths = _strings("public_paths", self.public_paths)
+        for index, path in enumerate(paths):
+            if not path.startswith("/"):
+                raise ConfigurationError(f"public_paths[{index}] must start with '/': {path!r}")
+            if "*" in path[:-1]:
+                raise ConfigurationError(
+                    f"public_paths[{index}] may use '*' only as its last character: {path!r}"
+                )
+        _set(self, "public_paths", paths)
+        _set(self, "_exact_public", frozenset(p for p in paths if not p.endswith("*")))
+        _set(self, "_prefix_public", tuple(p[:-1] for p in paths if p.endswith("*")))
+
+    def is_public(self, path: str) -> bool:
+        """True if `path` is listed in `public_paths` (exactly, or under a `prefix*` entry)."""
+        return path in self._exact_public or path.startswith(self._prefix_public)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ALBConfig:
+        """Build a config from `ALB_OIDC_*` environment variables (see the README's table).
+
+        List values are comma-separated. Keyword arguments override what the environment says.
+        """
+        env = os.environ if environ is None else environ
+        prefix = "ALB_OIDC_"
+
+        def get(name: str) -> str | None:
+            value = env.get(prefix + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def listed(name: str) -> tuple[str, ...]:
+            value = get(name)
+            return tuple(item.strip() for item in value.split(",") if item.strip()) if value else ()
+
+        def number(name: str, convert: type[float] | type[int]) -> float | int | None:
+            value = get(name)
+            if value is None:
+                return None
+            try:
+                return convert(value)
+            except ValueError:
+                raise ConfigurationError(f"{prefix}{name} is not a number: {value!r}") from None
+
+        def flag(name: str) -> bool | None:
+            value = get(name)
+            if value is None:
+                return None
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ConfigurationError(f"{prefix}{name} must be true or false: {value!r}")
+
+        kwargs: dict[str, Any] = {
+            "alb_arns": listed("ALB_ARNS"),
+            "client_ids": listed("CLIENT_IDS"),
+            "issuers": listed("ISSUERS"),
+            "key_url": get("KEY_URL"),
+            "leeway": number("LEEWAY", float),
+            "public_paths": listed("PUBLIC_PATHS"),
+            "optional": flag("OPTIONAL"),
+            "session_cookie": get("SESSION_COOKIE"),
+            "logout_url": get("LOGOUT_URL"),
+            "key_fetch_timeout": number("KEY_FETCH_TIMEOUT", float),
+        }
+        pool = get("COGNITO_USER_POOL_ID")
+        if pool is not None:
+            kwargs["cognito"] = CognitoConfig(
+                user_pool_id=pool,
+                client_ids=listed("COGNITO_CLIENT_IDS") or kwargs["client_ids"],
+                jwks_url=get("COGNITO_JWKS_URL"),
+                issuer=get("COGNITO_ISSUER"),
+            )
+        elif get("COGNITO_CLIENT_IDS") or get("COGNITO_JWKS_URL") or get("COGNITO_ISSUER"):
+            raise ConfigurationError(
+                f"{prefix}COGNITO_* variables are set but {prefix}COGNITO_USER_POOL_ID is not"
+            )
+        kwargs = {name: value for name, value in kwargs.items() if value is not None}
+        kwargs.update(overrides)
+        if not kwargs.get("alb_arns"):
+            raise ConfigurationError(f"{prefix}ALB_ARNS is not set (comma-separated ALB ARNs)")
+        return cls(**kwargs)

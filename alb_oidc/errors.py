@@ -1,0 +1,159 @@
+"""The exception tree of alb-oidc, and the one place that maps it to HTTP.
+
+::
+
+    ALBOIDCError
+    ├── ConfigurationError            bad settings (also a ValueError); raised at construction
+    └── AuthError                     a request was refused; carries .status_code and .code
+        ├── MissingTokenError         401  no x-amzn-oidc-data header
+        ├── HeaderError               401  duplicated, comma-joined, oversized or stray header
+        ├── MalformedTokenError       401  not the ALB's token format, bad base64, bad JSON
+        ├── UntrustedSignerError      401  `signer` is not one of the configured ALB ARNs
+        ├── ClaimError                401  `client`, `iss`, `alg`, `kid` or `exp` is wrong
+        │   └── TokenExpiredError     401  `exp` is in the past (beyond the leeway)
+        ├── SignatureError            401  the signature does not verify
+        ├── IdentityMismatchError     401  x-amzn-oidc-identity or the access token's `sub` differs
+        ├── AccessTokenError          401  the access token is missing or fails verification
+        ├── KeyUnavailableError       503  no public key could be had for the token's `kid`
+        └── PermissionDeniedError     403  verified user lacks a required scope or group
+
+Messages never contain a token or a part of one: they name the check that failed and, where it
+helps the operator, the configured value that was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ALBOIDCError(Exception):
+    """Base class of every exception raised by alb-oidc."""
+
+
+class ConfigurationError(ALBOIDCError, ValueError):
+    """A setting is missing or invalid; the message names the field."""
+
+
+class AuthError(ALBOIDCError):
+    """A request could not be authenticated or authorised."""
+
+    status_code: int = 401
+    code: str = "unauthorized"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def detail(self) -> str:
+        """The text safe to show to the client."""
+        return str(self)
+
+
+class MissingTokenError(AuthError):
+    """The request carries no ALB data token."""
+
+    code = "missing_token"
+
+
+class HeaderError(AuthError):
+    """An auth header is duplicated, comma-joined, oversized, or present without the data token."""
+
+    code = "bad_header"
+
+
+class MalformedTokenError(AuthError):
+    """A token is not in the expected format."""
+
+    code = "malformed_token"
+
+
+class UntrustedSignerError(AuthError):
+    """The data token was signed for an ALB that is not configured."""
+
+    code = "untrusted_signer"
+
+
+class ClaimError(AuthError):
+    """A header field or claim has a value the configuration does not accept."""
+
+    code = "bad_claim"
+
+    def __init__(self, message: str, *, claim: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.claim = claim
+
+
+class TokenExpiredError(ClaimError):
+    """The token's `exp` lies in the past, beyond the configured leeway."""
+
+    code = "token_expired"
+
+    def __init__(self, message: str = "token expired", *, claim: str = "exp") -> None:
+        super().__init__(message, claim=claim)
+
+
+class SignatureError(AuthError):
+    """The token's signature does not verify with the key its `kid` names."""
+
+    code = "bad_signature"
+
+
+class IdentityMismatchError(AuthError):
+    """x-amzn-oidc-identity or the access token's `sub` differs from the verified `sub`."""
+
+    code = "identity_mismatch"
+
+
+class AccessTokenError(AuthError):
+    """The access token is required but missing, or fails verification."""
+
+    code = "bad_access_token"
+
+
+class KeyUnavailableError(AuthError):
+    """No public key could be obtained for a key id we do not already hold."""
+
+    status_code = 503
+    code = "key_unavailable"
+
+    def __init__(self, message: str, *, kid: str) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
+class PermissionDeniedError(AuthError):
+    """The user is authenticated but lacks a required scope or group."""
+
+    status_code = 403
+    code = "forbidden"
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        required: Iterable[str],
+        granted: Iterable[str],
+        any_of: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.required = tuple(required)
+        self.granted = frozenset(granted)
+        self.any_of = any_of
+        self.missing = tuple(item for item in self.required if item not in self.granted)
+        if any_of:
+            message = f"requires one of {kind}s: {' '.join(self.required)}"
+        else:
+            message = (
+                f"missing {kind}{'s' if len(self.missing) > 1 else ''}: {' '.join(self.missing)}"
+            )
+        super().__init__(message, code=f"insufficient_{kind}")
+
+
+def error_payload(exc: AuthError) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Return (status, JSON body, extra headers) for an error: the only error-to-HTTP mapping."""
+    headers = {"Cache-Control": "no-store"}
+    if exc.status_code == 503:
+        headers["Retry-After"] = "5"
+    return exc.status_code, {"detail": exc.detail, "error": exc.code}, headers

@@ -1,0 +1,131 @@
+"""FastAPI dependencies: who the user is, and whether they may (install `alb-oidc[fastapi]`).
+
+Use them with `Security(...)` so the scopes appear in the OpenAPI schema::
+
+    @app.get("/me")
+    def me(user: ALBUser = Security(current_user)): ...
+
+    @app.get("/tasks", dependencies=[Security(require_scopes("tasks/read"))])
+    def tasks(): ...
+
+All of them read what `ALBAuthMiddleware` verified; none verifies anything itself. Not
+authenticated: 401. Authenticated without the scope or group: 403 naming what is missing. On a
+websocket route the connection is closed with 1008 instead.
+
+`require_scopes(...)` and `require_groups(...)` return the same dependency for the same
+arguments, so tests can replace one with `app.dependency_overrides[require_scopes("x")] = ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from fastapi import HTTPException, Security, WebSocketException
+from fastapi.security import APIKeyHeader, SecurityScopes
+from starlette.requests import HTTPConnection
+
+from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_payload
+from .user import ALBUser
+
+__all__ = ["alb_scheme", "current_user", "optional_user", "require_groups", "require_scopes"]
+
+#: The OpenAPI security scheme: the header the ALB sets. Routes guarded here list it, with scopes.
+alb_scheme = APIKeyHeader(
+    name="x-amzn-oidc-data",
+    scheme_name="ALB",
+    description="Set by the AWS Application Load Balancer after login; verified by alb-oidc.",
+    auto_error=False,
+)
+
+
+def _reject(conn: HTTPConnection, exc: AuthError) -> Exception:
+    if conn.scope["type"] == "websocket":
+        return WebSocketException(code=1008, reason=exc.code)
+    status, body, headers = error_payload(exc)
+    return HTTPException(status_code=status, detail=body["detail"], headers=headers)
+
+
+def _user(conn: HTTPConnection) -> ALBUser:
+    user = conn.scope.get("user")
+    if not isinstance(user, ALBUser):
+        raise _reject(conn, MissingTokenError("not authenticated"))
+    return user
+
+
+def current_user(
+    conn: HTTPConnection,
+    security_scopes: SecurityScopes,
+    _header: str | None = Security(alb_scheme),
+) -> ALBUser:
+    """The verified `ALBUser`; 401 if there is none.
+
+    Scopes given as `Security(current_user, scopes=[...])` are all required (403 otherwise).
+    """
+    user = _user(conn)
+    if not user.has_scopes(*security_scopes.scopes):
+        raise _reject(
+            conn,
+            PermissionDeniedError(
+                kind="scope", required=security_scopes.scopes, granted=user.scopes
+            ),
+        )
+    return user
+
+
+def optional_user(
+    conn: HTTPConnection, _header: str | None = Security(alb_scheme)
+) -> ALBUser | None:
+    """The verified `ALBUser`, or None for an anonymous request (`optional=True`, public paths)."""
+    user = conn.scope.get("user")
+    return user if isinstance(user, ALBUser) else None
+
+
+def _requirement(kind: str, names: tuple[str, ...], any_of: bool) -> None:
+    if not names:
+        raise ValueError(f"require_{kind}s needs at least one {kind}")
+    for name in names:
+        if not isinstance(name, str) or not name or any(char.isspace() for char in name):
+            raise ValueError(f"require_{kind}s: {name!r} is not a {kind} name")
+
+
+@cache
+def require_scopes(*scopes: str, any_of: bool = False) -> Callable[..., ALBUser]:
+    """A dependency that requires all (or, with `any_of=True`, one) of `scopes`; 403 if not."""
+    _requirement("scope", scopes, any_of)
+
+    def dependency(
+        conn: HTTPConnection, _header: str | None = Security(alb_scheme, scopes=list(scopes))
+    ) -> ALBUser:
+        user = _user(conn)
+        if not user.has_scopes(*scopes, any_of=any_of):
+            raise _reject(
+                conn,
+                PermissionDeniedError(
+                    kind="scope", required=scopes, granted=user.scopes, any_of=any_of
+                ),
+            )
+        return user
+
+    dependency.__name__ = f"require_scopes({', '.join(scopes)})"
+    return dependency
+
+
+@cache
+def require_groups(*groups: str, any_of: bool = False) -> Callable[..., ALBUser]:
+    """A dependency that requires membership of all (or, with `any_of=True`, one) of `groups`."""
+    _requirement("group", groups, any_of)
+
+    def dependency(conn: HTTPConnection, _header: str | None = Security(alb_scheme)) -> ALBUser:
+        user = _user(conn)
+        if not user.in_groups(*groups, any_of=any_of):
+            raise _reject(
+                conn,
+                PermissionDeniedError(
+                    kind="group", required=groups, granted=user.groups, any_of=any_of
+                ),
+            )
+        return user
+
+    dependency.__name__ = f"require_groups({', '.join(groups)})"
+    return dependency

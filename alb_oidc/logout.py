@@ -1,0 +1,129 @@
+"""Logging out from behind an ALB: expire every session cookie shard, then go to the IdP's logout.
+
+The ALB keeps its session in `AWSELBAuthSessionCookie-0`, `-1`, ... (the rule may rename it).
+Clearing only some shards, or not going to the IdP, leaves the user logged in: the next request
+through the authenticate rule silently logs them back in. The page the IdP finally sends the user
+to must not be behind the authenticate rule, or the same happens.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, _is_loopback
+from .errors import ConfigurationError
+from .middleware import CONFIG_SCOPE_KEY
+
+__all__ = ["cognito_logout_url", "logout_endpoint", "logout_response", "oidc_logout_url"]
+
+#: The ALB writes at most four shards; any higher-numbered one the browser sends is expired too.
+ALB_COOKIE_SHARDS = 4
+_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def _absolute_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an absolute http(s) URL: {url!r}")
+
+
+def _endpoint(name: str, url: str) -> None:
+    _absolute_url(name, url)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not _is_loopback(parts.hostname):
+        raise ConfigurationError(f"{name} must use https (http only for a loopback host): {url!r}")
+
+
+def cognito_logout_url(domain: str, client_id: str, logout_uri: str) -> str:
+    """The Cognito hosted UI logout URL: `https://{domain}/logout?client_id=...&logout_uri=...`.
+
+    `domain` is the user pool domain (`myapp.auth.eu-west-1.amazoncognito.com` or a custom
+    domain), with or without `https://`. `logout_uri` must be one of the app client's allowed
+    sign-out URLs, and must not be behind the ALB's authenticate rule.
+    """
+    base = domain if "://" in domain else f"https://{domain}"
+    parts = urlsplit(base)
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigurationError(f"domain must be a host name, not a URL with a path: {domain!r}")
+    _endpoint("domain", base)
+    if not client_id:
+        raise ConfigurationError("client_id must not be empty")
+    _absolute_url("logout_uri", logout_uri)
+    query = urlencode({"client_id": client_id, "logout_uri": logout_uri})
+    return urlunsplit((parts.scheme, parts.netloc, "/logout", query, ""))
+
+
+def oidc_logout_url(
+    end_session_endpoint: str, post_logout_redirect_uri: str, client_id: str | None = None
+) -> str:
+    """An OIDC RP-initiated logout URL from the IdP's `end_session_endpoint` (from discovery).
+
+    Query parameters already in the endpoint are kept.
+    """
+    _endpoint("end_session_endpoint", end_session_endpoint)
+    _absolute_url("post_logout_redirect_uri", post_logout_redirect_uri)
+    parts = urlsplit(end_session_endpoint)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    params.append(("post_logout_redirect_uri", post_logout_redirect_uri))
+    if client_id:
+        params.append(("client_id", client_id))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+
+
+def logout_response(
+    request: Request,
+    *,
+    redirect_url: str | None = None,
+    cookie_name: str | None = None,
+) -> Response:
+    """A 303 redirect to the IdP's logout that expires every shard of the ALB session cookie.
+
+    Both arguments default to the `ALBConfig` the middleware attached to the request
+    (`logout_url` and `session_cookie`). Shards `NAME-0` to `NAME-3` are always expired, plus any
+    other `NAME-N` (and a bare `NAME`) the request carries.
+    """
+    config = request.scope.get(CONFIG_SCOPE_KEY)
+    if redirect_url is None:
+        redirect_url = config.logout_url if isinstance(config, ALBConfig) else None
+    if redirect_url is None:
+        raise ConfigurationError(
+            "logout_response needs redirect_url, or ALBConfig.logout_url with ALBAuthMiddleware"
+        )
+    if cookie_name is None:
+        cookie_name = (
+            config.session_cookie if isinstance(config, ALBConfig) else DEFAULT_SESSION_COOKIE
+        )
+    elif not _COOKIE_NAME.fullmatch(cookie_name):
+        raise ConfigurationError(f"cookie_name is not a cookie name: {cookie_name!r}")
+    response = RedirectResponse(
+        redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    for name in shard_names(cookie_name, request.cookies):
+        # Max-Age=0 and an expiry in the past: the ALB guide says to set the expiry to -1.
+        response.raw_headers.append(
+            (
+                b"set-cookie",
+                f"{name}=; Expires={_EPOCH}; Max-Age=0; Path=/; Secure; HttpOnly".encode("latin-1"),
+            )
+        )
+    return response
+
+
+def shard_names(cookie_name: str, cookies: dict[str, str] | None = None) -> list[str]:
+    """The cookie names to expire: `NAME-0..3`, and any `NAME-N` or `NAME` in `cookies`."""
+    names = [f"{cookie_name}-{index}" for index in range(ALB_COOKIE_SHARDS)]
+    shard = re.compile(re.escape(cookie_name) + r"(?:-[0-9]{1,3})?")
+    extra = sorted(name for name in (cookies or {}) if shard.fullmatch(name) and name not in names)
+    return names + extra
+
+
+async def logout_endpoint(request: Request) -> Response:
+    """A ready-made logout route: `app.add_route("/logout", logout_endpoint)`.
+
+    Needs `ALBConfig.logout_url` (for example from `cognito_logout_url`).
+    """
+    return logout_response(request)

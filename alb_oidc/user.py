@@ -1,0 +1,158 @@
+"""`ALBUser`: the verified user, as a Starlette `BaseUser`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from starlette.authentication import BaseUser
+
+__all__ = ["ALBUser"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+    value = (access_claims or {}).get("scope")
+    return frozenset(value.split()) if isinstance(value, str) else frozenset()
+
+
+def _groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+    value = (access_claims or {}).get("cognito:groups")
+    if isinstance(value, list):
+        return frozenset(item for item in value if isinstance(item, str))
+    return frozenset()
+
+
+class ALBUser(BaseUser):
+    """A user whose identity the ALB asserted and alb-oidc verified.
+
+    `claims` are the verified claims of `x-amzn-oidc-data` (the IdP's userinfo); `access_claims`
+    those of the verified Cognito access token, or None when no access token was verified.
+    `scopes` come from the access token's `scope`, `groups` from its `cognito:groups`.
+    """
+
+    __slots__ = ("_access_claims", "_access_token_verified", "_claims", "_groups", "_scopes")
+
+    def __init__(
+        self,
+        claims: Mapping[str, Any],
+        access_claims: Mapping[str, Any] | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
+        access_token_verified: bool = True,
+    ) -> None:
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise ValueError("claims must contain a non-empty `sub` string")
+        self._claims: Mapping[str, Any] = MappingProxyType(dict(claims))
+        self._access_claims: Mapping[str, Any] | None = (
+            None if access_claims is None else MappingProxyType(dict(access_claims))
+        )
+        self._scopes = frozenset(scopes) if scopes is not None else _scopes_of(access_claims)
+        self._groups = frozenset(groups) if groups is not None else _groups_of(access_claims)
+        self._access_token_verified = access_token_verified and access_claims is not None
+
+    @property
+    def sub(self) -> str:
+        """The IdP's subject identifier: the stable user id."""
+        return str(self._claims["sub"])
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """The verified userinfo claims (read-only)."""
+        return self._claims
+
+    @property
+    def access_claims(self) -> Mapping[str, Any] | None:
+        """The access token's claims (read-only), or None."""
+        return self._access_claims
+
+    @property
+    def access_token_verified(self) -> bool:
+        """False when `access_claims` were decoded without verification (the insecure option)."""
+        return self._access_token_verified
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """OAuth scopes granted by the access token."""
+        return self._scopes
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Cognito groups (`cognito:groups`) of the user."""
+        return self._groups
+
+    def _first(self, *names: str) -> str | None:
+        for source in (self._claims, self._access_claims or _EMPTY):
+            for name in names:
+                value = source.get(name)
+                if isinstance(value, str) and value:
+                    return value
+        return None
+
+    @property
+    def email(self) -> str | None:
+        """The `email` claim, if any."""
+        return self._first("email")
+
+    @property
+    def email_verified(self) -> bool:
+        """True if the IdP says the email is verified (Cognito sends the string "true")."""
+        value = self._claims.get("email_verified")
+        return value is True or value == "true"
+
+    @property
+    def username(self) -> str | None:
+        """`username` (Cognito), `cognito:username` or `preferred_username`, if any."""
+        return self._first("username", "cognito:username", "preferred_username")
+
+    @property
+    def name(self) -> str | None:
+        """The `name` claim, if any."""
+        return self._first("name")
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always True: an ALBUser only exists after verification."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The best human-readable name: name, username, email, or sub."""
+        return self.name or self.username or self.email or self.sub
+
+    @property
+    def identity(self) -> str:
+        """Starlette's identity: the `sub`."""
+        return self.sub
+
+    def has_scopes(self, *scopes: str, any_of: bool = False) -> bool:
+        """True if the user has all (or, with `any_of`, at least one) of `scopes`."""
+        check = any if any_of else all
+        return check(scope in self._scopes for scope in scopes)
+
+    def in_groups(self, *groups: str, any_of: bool = False) -> bool:
+        """True if the user is in all (or, with `any_of`, at least one) of `groups`."""
+        check = any if any_of else all
+        return check(group in self._groups for group in groups)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ALBUser):
+            return NotImplemented
+        return (self._claims, self._access_claims, self._scopes, self._groups) == (
+            other._claims,
+            other._access_claims,
+            other._scopes,
+            other._groups,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"ALBUser(sub={self.sub!r}, email={self.email!r}, "
+            f"scopes={sorted(self._scopes)!r}, groups={sorted(self._groups)!r})"
+        )

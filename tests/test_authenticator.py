@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from alb_oidc import ALBAuthenticator, HeaderError, MissingTokenError
+from alb_oidc.authenticator import MAX_HEADER_BYTES, extract_auth_headers
+from alb_oidc.testing import FakeALB
+
+from .conftest import Clock
+
+DATA, ACCESS, IDENTITY = b"x-amzn-oidc-data", b"x-amzn-oidc-accesstoken", b"x-amzn-oidc-identity"
+
+
+def test_extracts_the_three_headers_and_ignores_others() -> None:
+    headers = [(b"host", b"x"), (DATA, b"d"), (ACCESS, b"a"), (IDENTITY, b"i"), (b"cookie", b"c,d")]
+    assert extract_auth_headers(headers) == (b"d", b"a", b"i")
+    assert extract_auth_headers([(b"host", b"x")]) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([(DATA, b"a"), (DATA, b"a")], "duplicated"),
+        ([(IDENTITY, b"a"), (IDENTITY, b"b")], "duplicated"),
+        ([(b"X-Amzn-Oidc-Data", b"a"), (DATA, b"a")], "duplicated"),
+        ([(DATA, b"a,b")], "several values"),
+        ([(ACCESS, b"x" * (MAX_HEADER_BYTES + 1))], "too large"),
+        ([(IDENTITY, b"user\x00")], "control"),
+        ([(IDENTITY, b"user\r\nx-evil: 1")], "control"),
+        ([(DATA, b"\x7f")], "control"),
+    ],
+)
+def test_header_rules(headers: list[tuple[bytes, bytes]], message: str) -> None:
+    with pytest.raises(HeaderError, match=message):
+        extract_auth_headers(headers)
+
+
+def test_a_header_of_exactly_the_limit_is_allowed() -> None:
+    assert extract_auth_headers([(ACCESS, b"x" * MAX_HEADER_BYTES)])[1] is not None
+
+
+def authenticator(alb: FakeALB, clock: Clock) -> ALBAuthenticator:
+    return ALBAuthenticator(alb.config(), http_client=alb.http_client(), clock=clock)
+
+
+def as_asgi(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode("utf-8")) for name, value in headers.items()]
+
+
+def test_no_auth_headers_is_none_and_require_raises(alb: FakeALB, clock: Clock) -> None:
+    auth = authenticator(alb, clock)
+    assert anyio.run(auth.authenticate, []) is None
+    with pytest.raises(MissingTokenError):
+        anyio.run(auth.require, [])
+
+
+def test_identity_is_compared_as_utf8(alb: FakeALB, clock: Clock) -> None:
+    auth = authenticator(alb, clock)
+    user = anyio.run(auth.require, as_asgi(alb.headers("zoë")))
+    assert user.sub == "zoë"
+
+
+def test_verify_data_token_returns_claims(alb: FakeALB, clock: Clock) -> None:
+    auth = authenticator(alb, clock)
+    claims = anyio.run(auth.verify_data_token, alb.data_token("alice"))
+    assert claims["sub"] == "alice"
+
+
+def test_config_must_be_an_alb_config() -> None:
+    with pytest.raises(TypeError, match="ALBConfig"):
+        ALBAuthenticator({"alb_arns": []})  # type: ignore[arg-type]
+
+
+def test_non_ascii_access_token_is_refused_not_crashed(alb: FakeALB, clock: Clock) -> None:
+    from alb_oidc import AccessTokenError
+
+    auth = authenticator(alb, clock)
+    headers = as_asgi(alb.headers())
+    headers = [(n, "tökén".encode() if n == ACCESS else v) for n, v in headers]
+    with pytest.raises(AccessTokenError, match="ASCII"):
+        anyio.run(auth.authenticate, headers)

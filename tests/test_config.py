@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import pytest
+
+from alb_oidc import ALBConfig, CognitoConfig, ConfigurationError
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
+GOV_ARN = "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:loadbalancer/app/a/50dc6c495c0c9188"
+CN_ARN = "arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:loadbalancer/app/a/50dc6c495c0c9188"
+KID = "00000000-0000-0000-0000-000000000000"
+
+
+def test_minimal_config_uses_the_regional_key_endpoint() -> None:
+    config = ALBConfig(alb_arns=[ARN])
+    assert config.alb_arns == (ARN,)
+    assert config.key_urls[ARN] == "https://public-keys.auth.elb.eu-west-1.amazonaws.com/{kid}"
+    assert config.optional is False
+    assert config.session_cookie == "AWSELBAuthSessionCookie"
+    assert config.cognito is None
+
+
+def test_each_arn_gets_the_endpoint_of_its_own_region_and_partition() -> None:
+    other = ARN.replace("eu-west-1", "us-east-2")
+    config = ALBConfig(alb_arns=[ARN, other, GOV_ARN])
+    assert config.key_urls[other] == "https://public-keys.auth.elb.us-east-2.amazonaws.com/{kid}"
+    assert config.key_urls[GOV_ARN] == (
+        "https://s3-us-gov-west-1.amazonaws.com/aws-elb-public-keys-prod-us-gov-west-1/{kid}"
+    )
+
+
+def test_config_is_frozen_and_hashable() -> None:
+    config = ALBConfig(alb_arns=[ARN], client_ids=["c"])
+    with pytest.raises(AttributeError):
+        config.leeway = 5  # type: ignore[misc]
+    assert hash(config) == hash(ALBConfig(alb_arns=(ARN,), client_ids=("c",)))
+
+
+@pytest.mark.parametrize(
+    ("arn", "why"),
+    [
+        ("", "empty"),
+        ("my-alb", "not an ARN"),
+        (ARN.replace("/app/", "/net/"), "a network load balancer"),
+        (ARN.replace("123456789012", "12345"), "short account id"),
+        (ARN.replace("50dc6c495c0c9188", "xyz"), "bad id"),
+        (ARN.replace("elasticloadbalancing", "ec2"), "another service"),
+        (ARN + "/listener", "trailing text"),
+        (" " + ARN, "leading space"),
+    ],
+)
+def test_bad_alb_arns_are_refused_with_the_field_named(arn: str, why: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"alb_arns\[0\]"):
+        ALBConfig(alb_arns=[arn])
+
+
+def test_no_arn_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="alb_arns must name at least one"):
+        ALBConfig(alb_arns=[])
+
+
+def test_china_partition_needs_a_key_url() -> None:
+    with pytest.raises(ConfigurationError, match="partition 'aws-cn'.*set key_url"):
+        ALBConfig(alb_arns=[CN_ARN])
+    config = ALBConfig(alb_arns=[CN_ARN], key_url="https://keys.example.cn/{region}/{kid}")
+    assert config.key_urls[CN_ARN] == "https://keys.example.cn/cn-north-1/{kid}"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://keys.example.com/", "containing {kid}"),
+        ("https://keys.example.com/{kid}/{account}", "only use the placeholders"),
+        ("http://keys.example.com/{kid}", "must use https"),
+        ("http://10.0.0.1/{kid}", "must use https"),
+        ("ftp://127.0.0.1/{kid}", "must use https"),
+        ("/relative/{kid}", "not an absolute URL"),
+    ],
+)
+def test_bad_key_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ALBConfig(alb_arns=[ARN], key_url=url)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]"])
+def test_plain_http_key_url_is_allowed_on_loopback(host: str) -> None:
+    config = ALBConfig(alb_arns=[ARN], key_url=f"http://{host}:8080/keys/{{kid}}")
+    assert config.key_urls[ARN] == f"http://{host}:8080/keys/{{kid}}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("leeway", -1),
+        ("leeway", 301),
+        ("leeway", True),
+        ("leeway", "30"),
+        ("key_cache_size", 0),
+        ("key_fetch_timeout", 0),
+        ("max_key_fetches_per_minute", 0),
+        ("session_cookie", "bad name;"),
+        ("session_cookie", ""),
+        ("logout_url", "/bye"),
+        ("optional", "yes"),
+        ("client_ids", [""]),
+        ("issuers", [None]),
+    ],
+)
+def test_bad_values_name_their_field(field: str, value: object) -> None:
+    with pytest.raises(ConfigurationError, match=field):
+        ALBConfig(alb_arns=[ARN], **{field: value})  # type: ignore[arg-type]
+
+
+def test_a_single_string_is_one_arn_not_characters() -> None:
+    assert ALBConfig(alb_arns=ARN).alb_arns == (ARN,)  # type: ignore[arg-type]
+
+
+def test_public_paths_exact_and_prefix() -> None:
+    config = ALBConfig(alb_arns=[ARN], public_paths=["/health", "/static/*"])
+    assert config.is_public("/health")
+    assert not config.is_public("/health/deep")
+    assert not config.is_public("/healthz")
+    assert config.is_public("/static/app.js")
+    assert config.is_public("/static/")
+    assert not config.is_public("/static")
+    assert not config.is_public("/me")
+
+
+@pytest.mark.parametrize("path", ["health", "/a*b", "*"])
+def test_bad_public_paths_are_refused(path: str) -> None:
+    with pytest.raises(ConfigurationError, match="public_paths"):
+        ALBConfig(alb_arns=[ARN], public_paths=[path])
+
+
+def test_cognito_defaults_derive_from_the_pool_id() -> None:
+    cognito = CognitoConfig(user_pool_id="eu-west-1_AbCdEf123", client_ids=["abc"])
+    assert cognito.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    assert cognito.jwks_url == (
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json"
+    )
+    assert cognito.region == "eu-west-1"
+    assert cognito.client_ids == ("abc",)
+
+
+def test_cognito_jwks_url_follows_a_given_issuer() -> None:
+    cognito = CognitoConfig(
+        user_pool_id="us-east-1_X", client_ids=["abc"], issuer="http://127.0.0.1:5000/us-east-1_X"
+    )
+    assert cognito.jwks_url == "http://127.0.0.1:5000/us-east-1_X/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"user_pool_id": "AbCdEf123", "client_ids": ["a"]}, "user_pool_id"),
+        ({"user_pool_id": "eu-west-1_A", "client_ids": []}, "client_ids"),
+        ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_url": "http://x.com/j"}, "jwks_url"),
+        ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "issuer": "http://x.com"}, "issuer"),
+        ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_ttl": 0}, "jwks_ttl"),
+    ],
+)
+def test_bad_cognito_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        CognitoConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_cognito_must_be_a_cognito_config() -> None:
+    with pytest.raises(ConfigurationError, match="cognito must be a CognitoConfig"):
+        ALBConfig(alb_arns=[ARN], cognito={"user_pool_id": "x"})  # type: ignore[arg-type]
+
+
+def test_from_env_reads_every_documented_variable() -> None:
+    env = {
+        "ALB_OIDC_ALB_ARNS": f"{ARN}, {ARN.replace('eu-west-1', 'us-east-1')}",
+        "ALB_OIDC_CLIENT_IDS": "client-a,client-b",
+        "ALB_OIDC_ISSUERS": "https://issuer.example.com",
+        "ALB_OIDC_KEY_URL": "http://127.0.0.1:9000/{kid}",
+        "ALB_OIDC_LEEWAY": "12.5",
+        "ALB_OIDC_PUBLIC_PATHS": "/health,/static/*",
+        "ALB_OIDC_OPTIONAL": "true",
+        "ALB_OIDC_SESSION_COOKIE": "MyCookie",
+        "ALB_OIDC_LOGOUT_URL": "https://auth.example.com/logout?client_id=x",
+        "ALB_OIDC_KEY_FETCH_TIMEOUT": "2",
+        "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_AbC",
+        "ALB_OIDC_COGNITO_CLIENT_IDS": "client-a",
+        "ALB_OIDC_COGNITO_JWKS_URL": "http://127.0.0.1:9000/jwks.json",
+        "ALB_OIDC_COGNITO_ISSUER": "http://127.0.0.1:9000/pool",
+        "UNRELATED": "x",
+    }
+    config = ALBConfig.from_env(env)
+    assert len(config.alb_arns) == 2
+    assert config.client_ids == ("client-a", "client-b")
+    assert config.issuers == ("https://issuer.example.com",)
+    assert config.key_urls[ARN] == "http://127.0.0.1:9000/{kid}"
+    assert config.leeway == 12.5
+    assert config.public_paths == ("/health", "/static/*")
+    assert config.optional is True
+    assert config.session_cookie == "MyCookie"
+    assert config.logout_url == "https://auth.example.com/logout?client_id=x"
+    assert config.key_fetch_timeout == 2
+    assert config.cognito is not None
+    assert config.cognito.client_ids == ("client-a",)
+    assert config.cognito.jwks_url == "http://127.0.0.1:9000/jwks.json"
+    assert config.cognito.issuer == "http://127.0.0.1:9000/pool"
+
+
+def test_from_env_cognito_client_ids_default_to_client_ids() -> None:
+    config = ALBConfig.from_env(
+        {
+            "ALB_OIDC_ALB_ARNS": ARN,
+            "ALB_OIDC_CLIENT_IDS": "client-a",
+            "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_AbC",
+        }
+    )
+    assert config.cognito is not None
+    assert config.cognito.client_ids == ("client-a",)
+
+
+def test_from_env_keyword_overrides_win() -> None:
+    config = ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_LEEWAY": "5"}, leeway=7)
+    assert config.leeway == 7
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "ALB_OIDC_ALB_ARNS is not set"),
+        ({"ALB_OIDC_ALB_ARNS": "  "}, "ALB_OIDC_ALB_ARNS is not set"),
+        ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_LEEWAY": "soon"}, "ALB_OIDC_LEEWAY is not a number"),
+        ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_OPTIONAL": "maybe"}, "ALB_OIDC_OPTIONAL must be true"),
+        ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_CLIENT_IDS": "a"}, "COGNITO_USER_POOL_ID is not"),
+        ({"ALB_OIDC_ALB_ARNS": "nope"}, r"alb_arns\[0\]"),
+    ],
+)
+def test_from_env_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ALBConfig.from_env(env)
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", ARN)
+    assert ALBConfig.from_env().alb_arns == (ARN,)
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    assert issubclass(ConfigurationError, ValueError)
+
+
+def test_insecure_access_token_option_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    ALBConfig(alb_arns=[ARN], insecure_decode_unverified_access_token=True)
+    assert "NOT verified" in caplog.text

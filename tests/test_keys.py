@@ -1,0 +1,349 @@
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import anyio
+import httpx2
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from alb_oidc import AccessTokenError, KeyUnavailableError
+from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, parse_jwks
+from alb_oidc.testing import FakeALB
+
+from .conftest import Clock
+
+pytestmark = pytest.mark.anyio
+
+
+def pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+class Endpoint:
+    """A MockTransport handler whose answer tests can change, counting requests."""
+
+    def __init__(self, respond: Callable[[httpx2.Request], httpx2.Response]) -> None:
+        self.respond = respond
+        self.calls: list[str] = []
+        self.delay = 0.0
+
+    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.calls.append(str(request.url))
+        if self.delay:
+            await anyio.sleep(self.delay)
+        return self.respond(request)
+
+
+def alb_source(alb: FakeALB, endpoint: Endpoint, clock: Clock, **overrides: object) -> ALBKeySource:
+    config = alb.config(**overrides)
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(endpoint))
+    return ALBKeySource(config, HTTPFetcher(client, timeout=config.key_fetch_timeout), clock)
+
+
+def ok(alb: FakeALB) -> Endpoint:
+    return Endpoint(lambda request: httpx2.Response(200, content=alb.public_key_pem()))
+
+
+async def test_key_is_fetched_once_and_cached(alb: FakeALB, clock: Clock) -> None:
+    endpoint = ok(alb)
+    source = alb_source(alb, endpoint, clock)
+    url = alb.key_url()
+    assert source.cached(url) is None
+    first = await source.get(url, alb.kid)
+    second = await source.get(url, alb.kid)
+    assert first is second
+    assert first.public_numbers() == alb.alb_key.public_key().public_numbers()
+    assert endpoint.calls == [url]
+    assert source.cached(url) is first
+
+
+async def test_concurrent_requests_for_one_missing_kid_cause_one_fetch(alb: FakeALB, clock: Clock) -> None:
+    endpoint = ok(alb)
+    endpoint.delay = 0.05
+    source = alb_source(alb, endpoint, clock)
+    results = []
+
+    async def one() -> None:
+        results.append(await source.get(alb.key_url(), alb.kid))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(200):
+            group.start_soon(one)
+    assert len(results) == 200
+    assert len(endpoint.calls) == 1
+    assert source.fetch_count == 1
+    assert source._locks == {}  # no lock left behind
+
+
+async def test_a_failed_fetch_is_remembered_then_retried(alb: FakeALB, clock: Clock) -> None:
+    endpoint = Endpoint(lambda request: httpx2.Response(500))
+    source = alb_source(alb, endpoint, clock, key_failure_ttl=30)
+    for _ in range(5):
+        with pytest.raises(KeyUnavailableError) as caught:
+            await source.get(alb.key_url(), alb.kid)
+        assert caught.value.status_code == 503
+        assert caught.value.kid == alb.kid
+    assert len(endpoint.calls) == 1
+    endpoint.respond = lambda request: httpx2.Response(200, content=alb.public_key_pem())
+    clock.advance(31)
+    assert await source.get(alb.key_url(), alb.kid) is not None
+    assert len(endpoint.calls) == 2
+
+
+async def test_concurrent_waiters_share_a_failure(alb: FakeALB, clock: Clock) -> None:
+    endpoint = Endpoint(lambda request: httpx2.Response(503))
+    endpoint.delay = 0.05
+    source = alb_source(alb, endpoint, clock)
+    errors = []
+
+    async def one() -> None:
+        try:
+            await source.get(alb.key_url(), alb.kid)
+        except KeyUnavailableError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(50):
+            group.start_soon(one)
+    assert len(errors) == 50
+    assert len(endpoint.calls) == 1
+
+
+async def test_new_kids_are_rate_limited(alb: FakeALB, clock: Clock) -> None:
+    endpoint = Endpoint(lambda request: httpx2.Response(404))
+    source = alb_source(alb, endpoint, clock, max_key_fetches_per_minute=5)
+    refused = 0
+    for _ in range(100):
+        kid = str(uuid.uuid4())
+        with pytest.raises(KeyUnavailableError) as caught:
+            await source.get(alb.key_url(kid), kid)
+        refused += "too many new key ids" in str(caught.value)
+    assert len(endpoint.calls) == 5
+    assert refused == 95
+    clock.advance(12)  # 5 a minute: one more every 12 seconds
+    kid = str(uuid.uuid4())
+    with pytest.raises(KeyUnavailableError, match="HTTP 404"):
+        await source.get(alb.key_url(kid), kid)
+    assert len(endpoint.calls) == 6
+
+
+async def test_a_rate_limited_kid_is_not_remembered_as_failed(alb: FakeALB, clock: Clock) -> None:
+    source = alb_source(alb, Endpoint(alb.handle), clock, max_key_fetches_per_minute=1)
+    other = str(uuid.uuid4())
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.key_url(other), other)  # uses the only token (404: no such key)
+    with pytest.raises(KeyUnavailableError, match="too many"):
+        await source.get(alb.key_url(), alb.kid)
+    clock.advance(60)
+    assert await source.get(alb.key_url(), alb.kid) is not None
+
+
+async def test_cache_is_bounded(alb: FakeALB, clock: Clock) -> None:
+    key_pem = alb.public_key_pem()
+    endpoint = Endpoint(lambda request: httpx2.Response(200, content=key_pem))
+    source = alb_source(alb, endpoint, clock, key_cache_size=3, max_key_fetches_per_minute=100)
+    kids = [str(uuid.uuid4()) for _ in range(10)]
+    for kid in kids:
+        await source.get(alb.key_url(kid), kid)
+    assert len(source._keys) == 3
+    assert source.cached(alb.key_url(kids[-1])) is not None
+    assert source.cached(alb.key_url(kids[0])) is None
+
+
+BAD_BODIES = {
+    "RSA key": lambda alb: pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+    "P-384 key": lambda alb: pem(ec.generate_private_key(ec.SECP384R1())),
+    "two keys": lambda alb: alb.public_key_pem() + pem(ec.generate_private_key(ec.SECP256R1())),
+    "garbage": lambda alb: b"\x00\x01garbage",
+    "empty": lambda alb: b"",
+    "private key": lambda alb: alb.alb_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ),
+    "10 MB": lambda alb: b"A" * (10 * 1024 * 1024),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BODIES))
+async def test_unusable_key_bodies_are_refused_and_remembered(alb: FakeALB, clock: Clock, name: str) -> None:
+    body = BAD_BODIES[name](alb)
+    endpoint = Endpoint(lambda request: httpx2.Response(200, content=body))
+    source = alb_source(alb, endpoint, clock)
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.key_url(), alb.kid)
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.key_url(), alb.kid)
+    assert len(endpoint.calls) == 1
+    assert source.cached(alb.key_url()) is None
+
+
+async def test_redirects_are_not_followed(alb: FakeALB, clock: Clock) -> None:
+    def respond(request: httpx2.Request) -> httpx2.Response:
+        if request.url.host == "evil.example":
+            return httpx2.Response(200, content=alb.public_key_pem())
+        return httpx2.Response(302, headers={"location": "https://evil.example/key"})
+
+    endpoint = Endpoint(respond)
+    source = alb_source(alb, endpoint, clock)
+    with pytest.raises(KeyUnavailableError, match="HTTP 302"):
+        await source.get(alb.key_url(), alb.kid)
+    assert endpoint.calls == [alb.key_url()]
+
+
+async def test_a_slow_endpoint_times_out_within_the_configured_bound(alb: FakeALB, clock: Clock) -> None:
+    endpoint = ok(alb)
+    endpoint.delay = 5
+    source = alb_source(alb, endpoint, clock, key_fetch_timeout=0.2)
+    started = anyio.current_time()
+    with pytest.raises(KeyUnavailableError, match="timed out"):
+        await source.get(alb.key_url(), alb.kid)
+    assert anyio.current_time() - started < 3  # generous: the point is it does not wait 5 s
+
+
+async def test_transport_errors_become_key_unavailable(alb: FakeALB, clock: Clock) -> None:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("refused", request=request)
+
+    source = alb_source(alb, Endpoint(refuse), clock)
+    with pytest.raises(KeyUnavailableError, match="ConnectError"):
+        await source.get(alb.key_url(), alb.kid)
+
+
+async def test_fetcher_creates_and_closes_its_own_client() -> None:
+    fetcher = HTTPFetcher(None, timeout=1)
+    with pytest.raises(Exception, match="ConnectError|timed out"):
+        await fetcher.get("http://127.0.0.1:9/never", limit=10)  # port 9: discard, nothing listens
+    assert fetcher._client is not None
+    await fetcher.aclose()
+    assert fetcher._client is None
+
+
+async def test_fetcher_leaves_a_given_client_open(alb: FakeALB) -> None:
+    client = alb.http_client()
+    fetcher = HTTPFetcher(client, timeout=1)
+    assert await fetcher.get(alb.key_url(), limit=8192) == alb.public_key_pem()
+    await fetcher.aclose()
+    assert not client.is_closed
+    await client.aclose()
+
+
+# --- Cognito JWKS ----------------------------------------------------------------------------
+
+
+def jwks_source(alb: FakeALB, endpoint: Endpoint, clock: Clock) -> CognitoJWKS:
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(endpoint))
+    return CognitoJWKS(alb.cognito_config(), HTTPFetcher(client, timeout=5), clock)
+
+
+def jwks_ok(alb: FakeALB) -> Endpoint:
+    return Endpoint(lambda request: httpx2.Response(200, json=alb.jwks()))
+
+
+async def test_jwks_is_fetched_once_and_cached_for_its_ttl(alb: FakeALB, clock: Clock) -> None:
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    key = await source.get(alb.pool_kid)
+    assert key.public_numbers() == alb.pool_key.public_key().public_numbers()
+    for _ in range(10):
+        await source.get(alb.pool_kid)
+    assert endpoint.calls == [alb.jwks_url]
+    clock.advance(3601)
+    await source.get(alb.pool_kid)
+    assert len(endpoint.calls) == 2
+
+
+async def test_unknown_kids_refresh_at_most_once_per_cooldown(alb: FakeALB, clock: Clock) -> None:
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    await source.get(alb.pool_kid)
+    for _ in range(1000):
+        with pytest.raises(AccessTokenError, match="not in the user pool"):
+            await source.get(f"random-{uuid.uuid4()}")
+    assert len(endpoint.calls) == 1  # within the cooldown of the first fetch
+    clock.advance(31)
+    for _ in range(1000):
+        with pytest.raises(AccessTokenError):
+            await source.get(f"random-{uuid.uuid4()}")
+    assert len(endpoint.calls) == 2
+
+
+async def test_rotated_in_key_is_found_after_cooldown(alb: FakeALB, clock: Clock) -> None:
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    await source.get(alb.pool_kid)
+    old_kid, alb.pool_kid = alb.pool_kid, "rotated-kid"
+    clock.advance(31)
+    assert await source.get("rotated-kid") is not None
+    with pytest.raises(AccessTokenError):
+        await source.get(old_kid)  # rotated out; refreshed within cooldown, so no second fetch
+    assert len(endpoint.calls) == 2
+
+
+async def test_jwks_unavailable_and_never_fetched_is_503(alb: FakeALB, clock: Clock) -> None:
+    endpoint = Endpoint(lambda request: httpx2.Response(500))
+    source = jwks_source(alb, endpoint, clock)
+    with pytest.raises(KeyUnavailableError, match="HTTP 500"):
+        await source.get(alb.pool_kid)
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.pool_kid)
+    assert len(endpoint.calls) == 1  # cooldown applies to failures too
+    endpoint.respond = lambda request: httpx2.Response(200, json=alb.jwks())
+    clock.advance(31)
+    assert await source.get(alb.pool_kid) is not None
+
+
+async def test_stale_keys_keep_working_when_the_refresh_fails(alb: FakeALB, clock: Clock) -> None:
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    await source.get(alb.pool_kid)
+    endpoint.respond = lambda request: httpx2.Response(500)
+    clock.advance(4000)
+    assert await source.get(alb.pool_kid) is not None
+    assert len(endpoint.calls) == 2
+
+
+async def test_concurrent_refreshes_cause_one_fetch(alb: FakeALB, clock: Clock) -> None:
+    endpoint = jwks_ok(alb)
+    endpoint.delay = 0.05
+    source = jwks_source(alb, endpoint, clock)
+    async with anyio.create_task_group() as group:
+        for _ in range(100):
+            group.start_soon(source.get, alb.pool_kid)
+    assert len(endpoint.calls) == 1
+
+
+def test_parse_jwks_keeps_only_rs256_signing_keys(alb: FakeALB) -> None:
+    good = alb.jwks()["keys"][0]
+    small = json.loads(
+        json.dumps(FakeALB().jwks()["keys"][0])
+    )  # a second 2048-bit key, then shrink it below
+    from jwt.algorithms import RSAAlgorithm
+
+    weak = json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()))
+    document = {
+        "keys": [
+            good,
+            {**small, "kid": "enc", "use": "enc"},
+            {**small, "kid": "ps", "alg": "PS256"},
+            {**small, "kid": "private", "d": "AAAA"},
+            {**weak, "kid": "weak"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
+            {"kty": "RSA", "n": good["n"], "e": good["e"]},
+            "not a dict",
+        ]
+    }
+    keys = parse_jwks(json.dumps(document).encode())
+    assert set(keys) == {alb.pool_kid}
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{}", b'{"keys": 5}', b"not json", b"\xff"])
+async def test_unusable_jwks_documents_are_failures(alb: FakeALB, clock: Clock, body: bytes) -> None:
+    source = jwks_source(alb, Endpoint(lambda request: httpx2.Response(200, content=body)), clock)
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.pool_kid)

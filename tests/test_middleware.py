@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from alb_oidc import ALBAuthMiddleware, ALBUser, AuthError
+from alb_oidc.testing import FakeALB
+
+from .conftest import Clock
+
+
+async def whoami(request: Request) -> JSONResponse:
+    user = request.user
+    return JSONResponse(
+        {
+            "authenticated": user.is_authenticated,
+            "type": type(user).__name__,
+            "sub": getattr(user, "sub", None),
+            "scopes": sorted(request.auth.scopes),
+            "groups": sorted(getattr(user, "groups", ())),
+            "verified": getattr(user, "access_token_verified", None),
+        }
+    )
+
+
+@requires("tasks/read")
+async def tasks(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("tasks")
+
+
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_json({"sub": websocket.user.sub, "scopes": sorted(websocket.auth.scopes)})
+    await websocket.close()
+
+
+def make_app(alb: FakeALB, clock: Clock, *, http_client: httpx2.AsyncClient | None = None, **kwargs: Any) -> Starlette:
+    middleware_options = {
+        key: kwargs.pop(key) for key in ("on_error", "warm_up") if key in kwargs
+    }
+    app = Starlette(
+        routes=[
+            Route("/me", whoami),
+            Route("/health", whoami),
+            Route("/tasks", tasks),
+            WebSocketRoute("/ws", ws),
+        ]
+    )
+    app.add_middleware(
+        ALBAuthMiddleware,
+        config=alb.config(**kwargs),
+        http_client=http_client or alb.http_client(),
+        clock=clock,
+        **middleware_options,
+    )
+    return app
+
+
+@pytest.fixture
+def client(alb: FakeALB, clock: Clock) -> Iterator[TestClient]:
+    with TestClient(make_app(alb, clock)) as test_client:
+        yield test_client
+
+
+def test_verified_user_is_where_starlette_looks(alb: FakeALB, client: TestClient) -> None:
+    response = client.get("/me", headers=alb.headers("alice", scopes=["openid", "tasks/read"], groups=["admins"]))
+    assert response.status_code == 200
+    assert response.json() == {
+        "authenticated": True,
+        "type": "ALBUser",
+        "sub": "alice",
+        "scopes": ["openid", "tasks/read"],
+        "groups": ["admins"],
+        "verified": True,
+    }
+
+
+def test_starlette_requires_works_unchanged(alb: FakeALB, client: TestClient) -> None:
+    assert client.get("/tasks", headers=alb.headers(scopes=["tasks/read"])).text == "tasks"
+    assert client.get("/tasks", headers=alb.headers(scopes=["openid"])).status_code == 403
+
+
+def test_keys_are_fetched_once_for_many_requests(alb: FakeALB, client: TestClient) -> None:
+    for index in range(20):
+        assert client.get("/me", headers=alb.headers(f"user-{index}")).status_code == 200
+    assert alb.requests == [alb.key_url(), alb.jwks_url]
+
+
+def test_no_headers_is_401_with_a_json_body(client: TestClient) -> None:
+    response = client.get("/me")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "not authenticated by the load balancer", "error": "missing_token"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_public_paths_need_no_headers(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock, public_paths=["/health"])) as client:
+        response = client.get("/health")
+        assert response.status_code == 200
+        assert response.json()["type"] == "UnauthenticatedUser"
+        assert response.json()["scopes"] == []
+        # A valid user on a public path is still recognised...
+        assert client.get("/health", headers=alb.headers("alice")).json()["sub"] == "alice"
+        # ...and a forged one is just anonymous there, but refused elsewhere.
+        forged = {"x-amzn-oidc-data": alb.data_token(header={"signer": "forged"})}
+        assert client.get("/health", headers=forged).json()["type"] == "UnauthenticatedUser"
+        assert client.get("/me", headers=forged).status_code == 401
+
+
+def test_optional_mode_lets_anonymous_through_but_not_forgeries(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock, optional=True)) as client:
+        anonymous = client.get("/me")
+        assert anonymous.status_code == 200
+        assert anonymous.json()["authenticated"] is False
+        assert client.get("/tasks").status_code == 403  # Starlette's requires decides
+        forged = {"x-amzn-oidc-data": alb.data_token(header={"signer": "forged"})}
+        assert client.get("/me", headers=forged).status_code == 401
+        assert client.get("/me", headers=alb.headers("bob")).json()["sub"] == "bob"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda alb, h: h.update({"x-amzn-oidc-identity": "mallory"}), "identity_mismatch"),
+        (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": alb.access_token("mallory")}), "identity_mismatch"),
+        (lambda alb, h: h.pop("x-amzn-oidc-accesstoken"), "bad_access_token"),
+        (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": "opaque"}), "bad_access_token"),
+        (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": alb.access_token(claims={"token_use": "id"})}), "bad_access_token"),
+        (lambda alb, h: h.pop("x-amzn-oidc-data"), "bad_header"),
+        (lambda alb, h: h.update({"x-amzn-oidc-data": "garbage"}), "malformed_token"),
+        (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"signer": "x"})}), "untrusted_signer"),
+        (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"client": "x"})}), "bad_claim"),
+        (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(exp=1)}), "token_expired"),
+        (lambda alb, h: h.update({"x-amzn-oidc-data": "a" * 17000 + ".b.c"}), "bad_header"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason_code(alb: FakeALB, client: TestClient, mutate: Any, code: str) -> None:
+    headers = alb.headers("user-1")
+    mutate(alb, headers)
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == code
+    for value in headers.values():
+        if len(value) > 20:
+            assert value[:20] not in response.text
+
+
+def test_duplicated_header_is_refused(alb: FakeALB, client: TestClient) -> None:
+    token = alb.data_token()
+    response = client.get("/me", headers=[("x-amzn-oidc-data", token), ("x-amzn-oidc-data", token)])
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_header"
+
+
+def test_comma_joined_header_is_refused(alb: FakeALB, client: TestClient) -> None:
+    headers = alb.headers()
+    headers["x-amzn-oidc-identity"] = "user-1, user-1"
+    assert client.get("/me", headers=headers).json()["error"] == "bad_header"
+
+
+def test_expiry_follows_the_injected_clock(alb: FakeALB, clock: Clock, client: TestClient) -> None:
+    headers = alb.headers()
+    assert client.get("/me", headers=headers).status_code == 200
+    clock.advance(alb.token_lifetime + 31)
+    assert client.get("/me", headers=headers).json()["error"] == "token_expired"
+
+
+def test_key_endpoint_down_is_503_with_retry_after(alb: FakeALB, clock: Clock) -> None:
+    down = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda request: httpx2.Response(500)))
+    with TestClient(make_app(alb, clock, http_client=down)) as client:
+        response = client.get("/me", headers=alb.headers())
+    assert response.status_code == 503
+    assert response.json()["error"] == "key_unavailable"
+    assert response.headers["retry-after"] == "5"
+
+
+def test_without_cognito_the_access_token_is_ignored(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock, cognito=None)) as client:
+        headers = alb.headers("alice", scopes=["tasks/read"], groups=["admins"])
+        headers["x-amzn-oidc-accesstoken"] = "opaque-token-from-another-idp"
+        body = client.get("/me", headers=headers).json()
+    assert body["sub"] == "alice"
+    assert body["scopes"] == []
+    assert body["groups"] == []
+    assert alb.requests == [alb.key_url()]  # the JWKS was never asked for
+
+
+def test_insecure_decode_reads_scopes_but_says_so(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock, cognito=None, insecure_decode_unverified_access_token=True)) as client:
+        body = client.get("/me", headers=alb.headers("alice", scopes=["tasks/read"])).json()
+        assert body["scopes"] == ["tasks/read"]
+        assert body["verified"] is False
+        other = alb.headers("alice")
+        other["x-amzn-oidc-accesstoken"] = alb.access_token("mallory")
+        assert client.get("/me", headers=other).json()["error"] == "identity_mismatch"
+
+
+def test_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
+    seen: list[AuthError] = []
+
+    def on_error(conn: HTTPConnection, exc: AuthError) -> Response:
+        seen.append(exc)
+        return PlainTextResponse(f"go away ({exc.code}) from {conn.url.path}", status_code=exc.status_code)
+
+    with TestClient(make_app(alb, clock, on_error=on_error)) as client:
+        response = client.get("/me")
+    assert response.status_code == 401
+    assert response.text == "go away (missing_token) from /me"
+    assert seen[0].code == "missing_token"
+
+
+def test_async_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
+    async def on_error(conn: HTTPConnection, exc: AuthError) -> Response:
+        return PlainTextResponse("login page", status_code=401)
+
+    with TestClient(make_app(alb, clock, on_error=on_error)) as client:
+        assert client.get("/me").text == "login page"
+
+
+def test_websocket_gets_the_user(alb: FakeALB, client: TestClient) -> None:
+    with client.websocket_connect("/ws", headers=alb.headers("alice", scopes=["chat"])) as socket:
+        assert socket.receive_json() == {"sub": "alice", "scopes": ["chat"]}
+
+
+def test_websocket_without_credentials_is_closed_with_1008(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as caught, client.websocket_connect("/ws"):
+        pass  # pragma: no cover - the handshake is refused
+    assert caught.value.code == 1008
+    assert caught.value.reason == "missing_token"
+
+
+def test_lifespan_passes_through_and_warm_up_fetches_the_jwks(alb: FakeALB, clock: Clock) -> None:
+    events: list[str] = []
+
+    async def lifespan(app: Starlette) -> Any:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    from contextlib import asynccontextmanager
+
+    app = Starlette(routes=[Route("/me", whoami)], lifespan=asynccontextmanager(lifespan))
+    app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client(), clock=clock, warm_up=True)
+    with TestClient(app):
+        assert alb.requests == [alb.jwks_url]
+    assert events == ["startup", "shutdown"]
+
+
+def test_no_warm_up_by_default_and_nothing_fetched_at_construction(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock)):
+        pass
+    assert alb.requests == []
+
+
+def test_owned_client_is_created_on_demand_and_closed_on_shutdown(alb: FakeALB, clock: Clock) -> None:
+    app = Starlette(routes=[Route("/me", whoami)])
+    # Port 9 (discard) on loopback: nothing listens, so the fetch fails fast and stays local.
+    config = alb.config(key_url="http://127.0.0.1:9/{kid}", cognito=None)
+    middleware = ALBAuthMiddleware(app, config=config, clock=clock)
+    assert middleware.authenticator._fetcher._client is None
+    with TestClient(middleware) as client:
+        assert client.get("/me", headers=alb.headers()).status_code == 503
+        assert middleware.authenticator._fetcher._client is not None
+    assert middleware.authenticator._fetcher._client is None
+
+
+def test_other_scope_types_pass_through(alb: FakeALB) -> None:
+    import anyio
+
+    seen = []
+
+    async def inner(scope: dict, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    middleware = ALBAuthMiddleware(inner, config=alb.config())
+    anyio.run(middleware, {"type": "custom"}, None, None)
+    assert seen == ["custom"]
+
+
+def test_refusals_are_logged_with_a_code_and_no_token(alb: FakeALB, client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="alb_oidc")
+    token = alb.data_token(header={"signer": "forged"})
+    client.get("/me?x=1", headers={"x-amzn-oidc-data": token})
+    assert "refused GET /me (untrusted_signer)" in caplog.text
+    for segment in token.split("."):
+        assert segment.rstrip("=")[:16] not in caplog.text
+
+
+def test_user_can_be_built_directly() -> None:
+    user = ALBUser({"sub": "x", "email": "x@example.com"}, {"scope": "a b", "cognito:groups": ["g"]})
+    assert user.scopes == {"a", "b"}
+    assert user.groups == {"g"}

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from starlette.authentication import BaseUser
+
+from alb_oidc import ALBUser
+
+
+def test_properties_from_cognito_style_claims() -> None:
+    user = ALBUser(
+        {"sub": "abc", "email": "a@example.com", "email_verified": "true", "username": "alice"},
+        {"scope": "openid tasks/read", "cognito:groups": ["admins", "ops"], "username": "alice"},
+    )
+    assert isinstance(user, BaseUser)
+    assert user.sub == user.identity == "abc"
+    assert user.email == "a@example.com"
+    assert user.email_verified is True
+    assert user.username == "alice"
+    assert user.name is None
+    assert user.display_name == "alice"
+    assert user.is_authenticated is True
+    assert user.scopes == frozenset({"openid", "tasks/read"})
+    assert user.groups == frozenset({"admins", "ops"})
+    assert user.access_token_verified is True
+
+
+def test_display_name_falls_back_in_order() -> None:
+    assert ALBUser({"sub": "s", "name": "N", "email": "e"}).display_name == "N"
+    assert ALBUser({"sub": "s", "email": "e"}).display_name == "e"
+    assert ALBUser({"sub": "s"}).display_name == "s"
+
+
+@pytest.mark.parametrize("value", ["false", False, None, "True", 1])
+def test_email_verified_only_for_true_or_the_string_true(value: object) -> None:
+    assert ALBUser({"sub": "s", "email_verified": value}).email_verified is False
+
+
+def test_username_from_other_claims() -> None:
+    assert ALBUser({"sub": "s", "preferred_username": "p"}).username == "p"
+    assert ALBUser({"sub": "s"}, {"cognito:username": "c"}).username == "c"
+
+
+def test_claims_are_read_only() -> None:
+    user = ALBUser({"sub": "s"}, {"scope": "a"})
+    with pytest.raises(TypeError):
+        user.claims["sub"] = "other"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        user.access_claims["scope"] = "admin"  # type: ignore[index]
+
+
+def test_bad_scope_and_group_claims_are_ignored() -> None:
+    user = ALBUser({"sub": "s"}, {"scope": ["a"], "cognito:groups": "admins"})
+    assert user.scopes == frozenset()
+    assert user.groups == frozenset()
+    assert ALBUser({"sub": "s"}, {"cognito:groups": ["ok", 5]}).groups == {"ok"}
+
+
+def test_explicit_scopes_and_groups_win() -> None:
+    user = ALBUser({"sub": "s"}, scopes=["x"], groups=["g"])
+    assert user.has_scopes("x")
+    assert user.in_groups("g")
+    assert user.access_claims is None
+    assert user.access_token_verified is False
+
+
+def test_all_of_and_any_of() -> None:
+    user = ALBUser({"sub": "s"}, scopes=["a", "b"], groups=["g"])
+    assert user.has_scopes("a", "b")
+    assert not user.has_scopes("a", "c")
+    assert user.has_scopes("a", "c", any_of=True)
+    assert not user.in_groups("x", "y", any_of=True)
+
+
+def test_sub_is_required() -> None:
+    with pytest.raises(ValueError, match="sub"):
+        ALBUser({"email": "x"})
+
+
+def test_equality_and_repr_without_secrets() -> None:
+    a = ALBUser({"sub": "s"}, {"scope": "a"})
+    assert a == ALBUser({"sub": "s"}, {"scope": "a"})
+    assert a != ALBUser({"sub": "t"}, {"scope": "a"})
+    assert repr(a) == "ALBUser(sub='s', email=None, scopes=['a'], groups=[])"

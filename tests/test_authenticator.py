@@ -3,7 +3,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from alb_oidc import ALBAuthenticator, HeaderError, MissingTokenError
+from alb_oidc import AccessTokenError, ALBAuthenticator, HeaderError, MissingTokenError
 from alb_oidc.authenticator import MAX_HEADER_BYTES, extract_auth_headers
 from alb_oidc.testing import FakeALB
 
@@ -73,8 +73,6 @@ def test_config_must_be_an_alb_config() -> None:
 
 
 def test_non_ascii_access_token_is_refused_not_crashed(alb: FakeALB, clock: Clock) -> None:
-    from alb_oidc import AccessTokenError
-
     auth = authenticator(alb, clock)
     headers = as_asgi(alb.headers())
     headers = [(n, "tökén".encode() if n == ACCESS else v) for n, v in headers]

@@ -5,9 +5,13 @@ import pytest
 from alb_oidc import ALBConfig, CognitoConfig, ConfigurationError
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
-GOV_ARN = "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:loadbalancer/app/a/50dc6c495c0c9188"
-CN_ARN = "arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:loadbalancer/app/a/50dc6c495c0c9188"
-KID = "00000000-0000-0000-0000-000000000000"
+GOV_ARN = (
+    "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:"
+    "loadbalancer/app/a/50dc6c495c0c9188"
+)
+CN_ARN = (
+    "arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:loadbalancer/app/a/50dc6c495c0c9188"
+)
 
 
 def test_minimal_config_uses_the_regional_key_endpoint() -> None:
@@ -59,7 +63,7 @@ def test_no_arn_is_refused() -> None:
 
 
 def test_china_partition_needs_a_key_url() -> None:
-    with pytest.raises(ConfigurationError, match="partition 'aws-cn'.*set key_url"):
+    with pytest.raises(ConfigurationError, match=r"partition 'aws-cn'.*set key_url"):
         ALBConfig(alb_arns=[CN_ARN])
     config = ALBConfig(alb_arns=[CN_ARN], key_url="https://keys.example.cn/{region}/{kid}")
     assert config.key_urls[CN_ARN] == "https://keys.example.cn/cn-north-1/{kid}"
@@ -153,7 +157,10 @@ def test_cognito_jwks_url_follows_a_given_issuer() -> None:
     [
         ({"user_pool_id": "AbCdEf123", "client_ids": ["a"]}, "user_pool_id"),
         ({"user_pool_id": "eu-west-1_A", "client_ids": []}, "client_ids"),
-        ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_url": "http://x.com/j"}, "jwks_url"),
+        (
+            {"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_url": "http://x.com/j"},
+            "jwks_url",
+        ),
         ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "issuer": "http://x.com"}, "issuer"),
         ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_ttl": 0}, "jwks_ttl"),
     ],
@@ -226,8 +233,14 @@ def test_from_env_keyword_overrides_win() -> None:
         ({}, "ALB_OIDC_ALB_ARNS is not set"),
         ({"ALB_OIDC_ALB_ARNS": "  "}, "ALB_OIDC_ALB_ARNS is not set"),
         ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_LEEWAY": "soon"}, "ALB_OIDC_LEEWAY is not a number"),
-        ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_OPTIONAL": "maybe"}, "ALB_OIDC_OPTIONAL must be true"),
-        ({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_CLIENT_IDS": "a"}, "COGNITO_USER_POOL_ID is not"),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_OPTIONAL": "maybe"},
+            "ALB_OIDC_OPTIONAL must be true",
+        ),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_CLIENT_IDS": "a"},
+            "COGNITO_USER_POOL_ID is not",
+        ),
         ({"ALB_OIDC_ALB_ARNS": "nope"}, r"alb_arns\[0\]"),
     ],
 )

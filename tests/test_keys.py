@@ -9,6 +9,7 @@ import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import RSAAlgorithm
 
 from alb_oidc import AccessTokenError, KeyUnavailableError
 from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, parse_jwks
@@ -63,7 +64,9 @@ async def test_key_is_fetched_once_and_cached(alb: FakeALB, clock: Clock) -> Non
     assert source.cached(url) is first
 
 
-async def test_concurrent_requests_for_one_missing_kid_cause_one_fetch(alb: FakeALB, clock: Clock) -> None:
+async def test_concurrent_requests_for_one_missing_kid_cause_one_fetch(
+    alb: FakeALB, clock: Clock
+) -> None:
     endpoint = ok(alb)
     endpoint.delay = 0.05
     source = alb_source(alb, endpoint, clock)
@@ -170,7 +173,9 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_BODIES))
-async def test_unusable_key_bodies_are_refused_and_remembered(alb: FakeALB, clock: Clock, name: str) -> None:
+async def test_unusable_key_bodies_are_refused_and_remembered(
+    alb: FakeALB, clock: Clock, name: str
+) -> None:
     body = BAD_BODIES[name](alb)
     endpoint = Endpoint(lambda request: httpx2.Response(200, content=body))
     source = alb_source(alb, endpoint, clock)
@@ -195,7 +200,9 @@ async def test_redirects_are_not_followed(alb: FakeALB, clock: Clock) -> None:
     assert endpoint.calls == [alb.key_url()]
 
 
-async def test_a_slow_endpoint_times_out_within_the_configured_bound(alb: FakeALB, clock: Clock) -> None:
+async def test_a_slow_endpoint_times_out_within_the_configured_bound(
+    alb: FakeALB, clock: Clock
+) -> None:
     endpoint = ok(alb)
     endpoint.delay = 5
     source = alb_source(alb, endpoint, clock, key_fetch_timeout=0.2)
@@ -216,7 +223,7 @@ async def test_transport_errors_become_key_unavailable(alb: FakeALB, clock: Cloc
 
 async def test_fetcher_creates_and_closes_its_own_client() -> None:
     fetcher = HTTPFetcher(None, timeout=1)
-    with pytest.raises(Exception, match="ConnectError|timed out"):
+    with pytest.raises(Exception, match=r"ConnectError|timed out"):
         await fetcher.get("http://127.0.0.1:9/never", limit=10)  # port 9: discard, nothing listens
     assert fetcher._client is not None
     await fetcher.aclose()
@@ -319,12 +326,12 @@ async def test_concurrent_refreshes_cause_one_fetch(alb: FakeALB, clock: Clock) 
 
 def test_parse_jwks_keeps_only_rs256_signing_keys(alb: FakeALB) -> None:
     good = alb.jwks()["keys"][0]
-    small = json.loads(
-        json.dumps(FakeALB().jwks()["keys"][0])
-    )  # a second 2048-bit key, then shrink it below
-    from jwt.algorithms import RSAAlgorithm
-
-    weak = json.loads(RSAAlgorithm.to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()))
+    small = FakeALB().jwks()["keys"][0]  # another pool's valid key, relabelled below
+    weak = json.loads(
+        RSAAlgorithm.to_jwk(
+            rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+        )
+    )
     document = {
         "keys": [
             good,
@@ -343,7 +350,9 @@ def test_parse_jwks_keeps_only_rs256_signing_keys(alb: FakeALB) -> None:
 
 
 @pytest.mark.parametrize("body", [b"[]", b"{}", b'{"keys": 5}', b"not json", b"\xff"])
-async def test_unusable_jwks_documents_are_failures(alb: FakeALB, clock: Clock, body: bytes) -> None:
+async def test_unusable_jwks_documents_are_failures(
+    alb: FakeALB, clock: Clock, body: bytes
+) -> None:
     source = jwks_source(alb, Endpoint(lambda request: httpx2.Response(200, content=body)), clock)
     with pytest.raises(KeyUnavailableError):
         await source.get(alb.pool_kid)

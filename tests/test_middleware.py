@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from starlette.applications import Starlette
@@ -45,10 +47,10 @@ async def ws(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-def make_app(alb: FakeALB, clock: Clock, *, http_client: httpx2.AsyncClient | None = None, **kwargs: Any) -> Starlette:
-    middleware_options = {
-        key: kwargs.pop(key) for key in ("on_error", "warm_up") if key in kwargs
-    }
+def make_app(
+    alb: FakeALB, clock: Clock, *, http_client: httpx2.AsyncClient | None = None, **kwargs: Any
+) -> Starlette:
+    middleware_options = {key: kwargs.pop(key) for key in ("on_error", "warm_up") if key in kwargs}
     app = Starlette(
         routes=[
             Route("/me", whoami),
@@ -74,7 +76,9 @@ def client(alb: FakeALB, clock: Clock) -> Iterator[TestClient]:
 
 
 def test_verified_user_is_where_starlette_looks(alb: FakeALB, client: TestClient) -> None:
-    response = client.get("/me", headers=alb.headers("alice", scopes=["openid", "tasks/read"], groups=["admins"]))
+    response = client.get(
+        "/me", headers=alb.headers("alice", scopes=["openid", "tasks/read"], groups=["admins"])
+    )
     assert response.status_code == 200
     assert response.json() == {
         "authenticated": True,
@@ -100,7 +104,10 @@ def test_keys_are_fetched_once_for_many_requests(alb: FakeALB, client: TestClien
 def test_no_headers_is_401_with_a_json_body(client: TestClient) -> None:
     response = client.get("/me")
     assert response.status_code == 401
-    assert response.json() == {"detail": "not authenticated by the load balancer", "error": "missing_token"}
+    assert response.json() == {
+        "detail": "not authenticated by the load balancer",
+        "error": "missing_token",
+    }
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -133,19 +140,35 @@ def test_optional_mode_lets_anonymous_through_but_not_forgeries(alb: FakeALB, cl
     ("mutate", "code"),
     [
         (lambda alb, h: h.update({"x-amzn-oidc-identity": "mallory"}), "identity_mismatch"),
-        (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": alb.access_token("mallory")}), "identity_mismatch"),
+        (
+            lambda alb, h: h.update({"x-amzn-oidc-accesstoken": alb.access_token("mallory")}),
+            "identity_mismatch",
+        ),
         (lambda alb, h: h.pop("x-amzn-oidc-accesstoken"), "bad_access_token"),
         (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": "opaque"}), "bad_access_token"),
-        (lambda alb, h: h.update({"x-amzn-oidc-accesstoken": alb.access_token(claims={"token_use": "id"})}), "bad_access_token"),
+        (
+            lambda alb, h: h.update(
+                {"x-amzn-oidc-accesstoken": alb.access_token(claims={"token_use": "id"})}
+            ),
+            "bad_access_token",
+        ),
         (lambda alb, h: h.pop("x-amzn-oidc-data"), "bad_header"),
         (lambda alb, h: h.update({"x-amzn-oidc-data": "garbage"}), "malformed_token"),
-        (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"signer": "x"})}), "untrusted_signer"),
-        (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"client": "x"})}), "bad_claim"),
+        (
+            lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"signer": "x"})}),
+            "untrusted_signer",
+        ),
+        (
+            lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(header={"client": "x"})}),
+            "bad_claim",
+        ),
         (lambda alb, h: h.update({"x-amzn-oidc-data": alb.data_token(exp=1)}), "token_expired"),
         (lambda alb, h: h.update({"x-amzn-oidc-data": "a" * 17000 + ".b.c"}), "bad_header"),
     ],
 )
-def test_bad_requests_are_refused_with_a_reason_code(alb: FakeALB, client: TestClient, mutate: Any, code: str) -> None:
+def test_bad_requests_are_refused_with_a_reason_code(
+    alb: FakeALB, client: TestClient, mutate: Any, code: str
+) -> None:
     headers = alb.headers("user-1")
     mutate(alb, headers)
     response = client.get("/me", headers=headers)
@@ -197,7 +220,9 @@ def test_without_cognito_the_access_token_is_ignored(alb: FakeALB, clock: Clock)
 
 
 def test_insecure_decode_reads_scopes_but_says_so(alb: FakeALB, clock: Clock) -> None:
-    with TestClient(make_app(alb, clock, cognito=None, insecure_decode_unverified_access_token=True)) as client:
+    with TestClient(
+        make_app(alb, clock, cognito=None, insecure_decode_unverified_access_token=True)
+    ) as client:
         body = client.get("/me", headers=alb.headers("alice", scopes=["tasks/read"])).json()
         assert body["scopes"] == ["tasks/read"]
         assert body["verified"] is False
@@ -211,7 +236,9 @@ def test_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
 
     def on_error(conn: HTTPConnection, exc: AuthError) -> Response:
         seen.append(exc)
-        return PlainTextResponse(f"go away ({exc.code}) from {conn.url.path}", status_code=exc.status_code)
+        return PlainTextResponse(
+            f"go away ({exc.code}) from {conn.url.path}", status_code=exc.status_code
+        )
 
     with TestClient(make_app(alb, clock, on_error=on_error)) as client:
         response = client.get("/me")
@@ -248,22 +275,30 @@ def test_lifespan_passes_through_and_warm_up_fetches_the_jwks(alb: FakeALB, cloc
         yield
         events.append("shutdown")
 
-    from contextlib import asynccontextmanager
-
     app = Starlette(routes=[Route("/me", whoami)], lifespan=asynccontextmanager(lifespan))
-    app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client(), clock=clock, warm_up=True)
+    app.add_middleware(
+        ALBAuthMiddleware,
+        config=alb.config(),
+        http_client=alb.http_client(),
+        clock=clock,
+        warm_up=True,
+    )
     with TestClient(app):
         assert alb.requests == [alb.jwks_url]
     assert events == ["startup", "shutdown"]
 
 
-def test_no_warm_up_by_default_and_nothing_fetched_at_construction(alb: FakeALB, clock: Clock) -> None:
+def test_no_warm_up_by_default_and_nothing_fetched_at_construction(
+    alb: FakeALB, clock: Clock
+) -> None:
     with TestClient(make_app(alb, clock)):
         pass
     assert alb.requests == []
 
 
-def test_owned_client_is_created_on_demand_and_closed_on_shutdown(alb: FakeALB, clock: Clock) -> None:
+def test_owned_client_is_created_on_demand_and_closed_on_shutdown(
+    alb: FakeALB, clock: Clock
+) -> None:
     app = Starlette(routes=[Route("/me", whoami)])
     # Port 9 (discard) on loopback: nothing listens, so the fetch fails fast and stays local.
     config = alb.config(key_url="http://127.0.0.1:9/{kid}", cognito=None)
@@ -276,8 +311,6 @@ def test_owned_client_is_created_on_demand_and_closed_on_shutdown(alb: FakeALB, 
 
 
 def test_other_scope_types_pass_through(alb: FakeALB) -> None:
-    import anyio
-
     seen = []
 
     async def inner(scope: dict, receive: Any, send: Any) -> None:
@@ -288,7 +321,9 @@ def test_other_scope_types_pass_through(alb: FakeALB) -> None:
     assert seen == ["custom"]
 
 
-def test_refusals_are_logged_with_a_code_and_no_token(alb: FakeALB, client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_refusals_are_logged_with_a_code_and_no_token(
+    alb: FakeALB, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="alb_oidc")
     token = alb.data_token(header={"signer": "forged"})
     client.get("/me?x=1", headers={"x-amzn-oidc-data": token})
@@ -298,6 +333,8 @@ def test_refusals_are_logged_with_a_code_and_no_token(alb: FakeALB, client: Test
 
 
 def test_user_can_be_built_directly() -> None:
-    user = ALBUser({"sub": "x", "email": "x@example.com"}, {"scope": "a b", "cognito:groups": ["g"]})
+    user = ALBUser(
+        {"sub": "x", "email": "x@example.com"}, {"scope": "a b", "cognito:groups": ["g"]}
+    )
     assert user.scopes == {"a", "b"}
     assert user.groups == {"g"}

@@ -3,8 +3,9 @@ from __future__ import annotations
 import base64
 import json
 
+import jwt
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from alb_oidc import (
@@ -144,14 +145,24 @@ def _token(header: object, payload: object, signature: bytes = b"\x01" * 64) -> 
         (GOOD_HEADER, b64url(b"[1, 2]"), b"\x01" * 64, "payload not an object"),
         (GOOD_HEADER, b64url(b'"text"'), b"\x01" * 64, "payload a string"),
         (GOOD_HEADER, b64url(b"\xff\xfe{}"), b"\x01" * 64, "payload not UTF-8"),
-        (b64url(b'{"alg":"ES256","alg":"none","exp":1}'), {"sub": "a", "exp": 1}, b"\x01" * 64, "dup header key"),
+        (
+            b64url(b'{"alg":"ES256","alg":"none","exp":1}'),
+            {"sub": "a", "exp": 1},
+            b"\x01" * 64,
+            "dup header key",
+        ),
         (GOOD_HEADER, b64url(b'{"sub":"a","sub":"b","exp":1}'), b"\x01" * 64, "dup payload key"),
         (GOOD_HEADER, b64url(b'{"sub":"a","exp":NaN}'), b"\x01" * 64, "NaN exp"),
         (GOOD_HEADER, b64url(b"[" * 100000 + b"]" * 100000), b"\x01" * 64, "deep nesting"),
         ({"alg": "ES256", "kid": "k"}, {"sub": "a", "exp": 1}, b"\x01" * 64, "no header exp"),
         (GOOD_HEADER, {"sub": "a"}, b"\x01" * 64, "no payload exp"),
         (GOOD_HEADER, {"sub": "a", "exp": 2}, b"\x01" * 64, "exp disagree"),
-        (GOOD_HEADER, {"sub": "a", "exp": "1"}, b"\x01" * 64, "payload exp string disagrees in type only"),
+        (
+            GOOD_HEADER,
+            {"sub": "a", "exp": "1"},
+            b"\x01" * 64,
+            "payload exp string disagrees in type only",
+        ),
         ({**GOOD_HEADER, "exp": True}, {"sub": "a", "exp": True}, b"\x01" * 64, "boolean exp"),
         ({**GOOD_HEADER, "exp": "soon"}, {"sub": "a", "exp": "soon"}, b"\x01" * 64, "word exp"),
         (GOOD_HEADER, {"exp": 1}, b"\x01" * 64, "no sub"),
@@ -161,7 +172,9 @@ def _token(header: object, payload: object, signature: bytes = b"\x01" * 64) -> 
         ({**GOOD_HEADER, "kid": 7}, {"sub": "a", "exp": 1}, b"\x01" * 64, "numeric kid"),
     ],
 )
-def test_content_errors_are_malformed(header: object, payload: object, signature: bytes, reason: str) -> None:
+def test_content_errors_are_malformed(
+    header: object, payload: object, signature: bytes, reason: str
+) -> None:
     token = _token(header, payload, signature)
     with pytest.raises(MalformedTokenError):
         parse_data_token(token)
@@ -345,13 +358,18 @@ def test_a_valid_access_token_verifies(alb: FakeALB) -> None:
         ({"token_use": None}, AccessTokenError),
         ({"client_id": "another-client"}, AccessTokenError),
         ({"client_id": None}, AccessTokenError),
-        ({"iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_OtherPool"}, AccessTokenError),
+        (
+            {"iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_OtherPool"},
+            AccessTokenError,
+        ),
         ({"exp": None}, AccessTokenError),
         ({"exp": "2000000000"}, AccessTokenError),
         ({"sub": "someone-else"}, IdentityMismatchError),
     ],
 )
-def test_access_token_claims_are_checked(alb: FakeALB, claims: dict, error: type[Exception]) -> None:
+def test_access_token_claims_are_checked(
+    alb: FakeALB, claims: dict, error: type[Exception]
+) -> None:
     with pytest.raises(error):
         check_access(alb, alb.access_token(claims=claims))
 
@@ -394,18 +412,24 @@ def test_non_jwt_access_tokens_are_refused(token: str) -> None:
 
 
 def test_hs256_with_the_public_key_as_secret_is_refused(alb: FakeALB) -> None:
-    import jwt
-
-    from cryptography.hazmat.primitives import serialization
 
     pem = alb.pool_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    forged = jwt.encode({"sub": "user-1"}, pem.decode()[:40], algorithm="HS256", headers={"kid": alb.pool_kid})
+    forged = jwt.encode(
+        {"sub": "user-1"}, pem.decode()[:40], algorithm="HS256", headers={"kid": alb.pool_kid}
+    )
     with pytest.raises(AccessTokenError):
         access_token_kid(forged)
     with pytest.raises(AccessTokenError):
-        verify_access_token(forged, alb.pool_key.public_key(), alb.cognito_config(), sub="user-1", now=START, leeway=0)
+        verify_access_token(
+            forged,
+            alb.pool_key.public_key(),
+            alb.cognito_config(),
+            sub="user-1",
+            now=START,
+            leeway=0,
+        )
 
 
 def test_unverified_decode_reads_claims_or_returns_none_for_opaque(alb: FakeALB) -> None:

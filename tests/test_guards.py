@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import Depends, FastAPI, Security, WebSocket
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from alb_oidc import ALBAuthMiddleware, ALBUser
+from alb_oidc.guards import current_user, optional_user, require_groups, require_scopes
+from alb_oidc.testing import FakeALB
+
+from .conftest import Clock
+
+
+def make_app(alb: FakeALB, clock: Clock, **config: object) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(
+        ALBAuthMiddleware, config=alb.config(**config), http_client=alb.http_client(), clock=clock
+    )
+
+    @app.get("/me")
+    def me(user: ALBUser = Security(current_user)) -> dict[str, object]:
+        return {"sub": user.sub, "scopes": sorted(user.scopes)}
+
+    @app.get("/maybe")
+    def maybe(user: ALBUser | None = Depends(optional_user)) -> dict[str, object]:
+        return {"sub": user.sub if user else None}
+
+    @app.get("/tasks", dependencies=[Security(require_scopes("tasks/read"))])
+    def tasks() -> str:
+        return "tasks"
+
+    @app.get("/write")
+    def write(user: ALBUser = Security(require_scopes("tasks/read", "tasks/write"))) -> str:
+        return f"written by {user.sub}"
+
+    @app.get("/either", dependencies=[Security(require_scopes("a", "b", any_of=True))])
+    def either() -> str:
+        return "either"
+
+    @app.get("/admin", dependencies=[Depends(require_groups("admins"))])
+    def admin() -> str:
+        return "admin"
+
+    @app.get("/staff", dependencies=[Depends(require_groups("ops", "admins", any_of=True))])
+    def staff() -> str:
+        return "staff"
+
+    @app.get("/scoped-user")
+    def scoped_user(user: ALBUser = Security(current_user, scopes=["tasks/read"])) -> str:
+        return user.sub
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, user: ALBUser = Depends(require_groups("admins"))) -> None:
+        await websocket.accept()
+        await websocket.send_text(user.sub)
+        await websocket.close()
+
+    return app
+
+
+@pytest.fixture
+def app(alb: FakeALB, clock: Clock) -> FastAPI:
+    return make_app(alb, clock, optional=True)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_current_user(alb: FakeALB, client: TestClient) -> None:
+    response = client.get("/me", headers=alb.headers("alice", scopes=["openid"]))
+    assert response.json() == {"sub": "alice", "scopes": ["openid"]}
+
+
+def test_current_user_is_401_for_anonymous(client: TestClient) -> None:
+    response = client.get("/me")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "not authenticated"}
+
+
+def test_optional_user(alb: FakeALB, client: TestClient) -> None:
+    assert client.get("/maybe").json() == {"sub": None}
+    assert client.get("/maybe", headers=alb.headers("bob")).json() == {"sub": "bob"}
+
+
+@pytest.mark.parametrize(
+    ("path", "scopes", "groups", "status", "detail"),
+    [
+        ("/tasks", ["tasks/read"], [], 200, None),
+        ("/tasks", ["openid"], [], 403, "missing scope: tasks/read"),
+        ("/write", ["tasks/read", "tasks/write"], [], 200, None),
+        ("/write", ["tasks/read"], [], 403, "missing scope: tasks/write"),
+        ("/write", [], [], 403, "missing scopes: tasks/read tasks/write"),
+        ("/either", ["b"], [], 200, None),
+        ("/either", ["c"], [], 403, "requires one of scopes: a b"),
+        ("/admin", [], ["admins"], 200, None),
+        ("/admin", [], ["ops"], 403, "missing group: admins"),
+        ("/staff", [], ["ops"], 200, None),
+        ("/staff", [], [], 403, "requires one of groups: ops admins"),
+        ("/scoped-user", ["tasks/read"], [], 200, None),
+        ("/scoped-user", [], [], 403, "missing scope: tasks/read"),
+    ],
+)
+def test_scope_and_group_guards(
+    alb: FakeALB,
+    client: TestClient,
+    path: str,
+    scopes: list[str],
+    groups: list[str],
+    status: int,
+    detail: str | None,
+) -> None:
+    response = client.get(path, headers=alb.headers(scopes=scopes, groups=groups))
+    assert response.status_code == status
+    if detail is not None:
+        assert response.json() == {"detail": detail}
+
+
+@pytest.mark.parametrize(
+    "path", ["/tasks", "/write", "/either", "/admin", "/staff", "/scoped-user"]
+)
+def test_guards_are_401_not_403_without_a_user(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 401
+
+
+def test_scopes_appear_in_openapi(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    scheme = schema["components"]["securitySchemes"]["ALB"]
+    assert scheme["type"] == "apiKey"
+    assert scheme["in"] == "header"
+    assert scheme["name"] == "x-amzn-oidc-data"
+    assert "Application Load Balancer" in scheme["description"]
+    paths = schema["paths"]
+    assert paths["/tasks"]["get"]["security"] == [{"ALB": ["tasks/read"]}]
+    assert paths["/write"]["get"]["security"] == [{"ALB": ["tasks/read", "tasks/write"]}]
+    assert paths["/scoped-user"]["get"]["security"] == [{"ALB": ["tasks/read"]}]
+    assert paths["/me"]["get"]["security"] == [{"ALB": []}]
+
+
+def test_same_arguments_give_the_same_dependency() -> None:
+    assert require_scopes("a", "b") is require_scopes("a", "b")
+    assert require_scopes("a") is not require_scopes("a", any_of=True)
+    assert require_groups("g") is require_groups("g")
+
+
+def test_dependencies_can_be_overridden_in_app_tests(app: FastAPI, client: TestClient) -> None:
+    fake = ALBUser({"sub": "tester"}, scopes=["tasks/read", "tasks/write"])
+    app.dependency_overrides[current_user] = lambda: fake
+    app.dependency_overrides[require_scopes("tasks/read")] = lambda: fake
+    assert client.get("/me").json() == {"sub": "tester", "scopes": ["tasks/read", "tasks/write"]}
+    assert client.get("/tasks").json() == "tasks"
+
+
+@pytest.mark.parametrize("bad", [(), ("",), ("two words",), (5,)])
+def test_bad_guard_arguments_fail_at_definition(bad: tuple[object, ...]) -> None:
+    with pytest.raises(ValueError, match="require_scopes"):
+        require_scopes(*bad)  # type: ignore[arg-type]
+
+
+def test_websocket_guard(alb: FakeALB, client: TestClient) -> None:
+    with client.websocket_connect("/ws", headers=alb.headers("alice", groups=["admins"])) as socket:
+        assert socket.receive_text() == "alice"
+    with (
+        pytest.raises(WebSocketDisconnect) as caught,
+        client.websocket_connect("/ws", headers=alb.headers("bob")),
+    ):
+        pass  # pragma: no cover
+    assert caught.value.code == 1008
+    assert caught.value.reason == "insufficient_group"

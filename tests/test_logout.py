@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from alb_oidc import (
+    ALBAuthMiddleware,
+    ConfigurationError,
+    cognito_logout_url,
+    logout_endpoint,
+    logout_response,
+    oidc_logout_url,
+)
+from alb_oidc.logout import shard_names
+from alb_oidc.testing import FakeALB
+
+from .conftest import Clock
+
+LOGOUT = (
+    "https://auth.example.com/logout?client_id=abc&logout_uri=https%3A%2F%2Fapp.example.com%2Fbye"
+)
+
+
+def set_cookies(response: object) -> dict[str, str]:
+    """Set-Cookie headers by cookie name."""
+    cookies = {}
+    headers = response.headers  # type: ignore[attr-defined]
+    values = (
+        headers.get_list("set-cookie")
+        if hasattr(headers, "get_list")
+        else headers.getlist("set-cookie")
+    )
+    for value in values:
+        name = value.split("=", 1)[0]
+        cookies[name] = value
+    return cookies
+
+
+def make_app(alb: FakeALB, clock: Clock, **config: object) -> Starlette:
+    async def custom(request: Request) -> Response:
+        return logout_response(
+            request, redirect_url="https://idp.example.com/bye", cookie_name="Custom"
+        )
+
+    app = Starlette(routes=[Route("/logout", logout_endpoint), Route("/custom", custom)])
+    app.add_middleware(
+        ALBAuthMiddleware, config=alb.config(**config), http_client=alb.http_client(), clock=clock
+    )
+    return app
+
+
+def test_logout_expires_every_shard_and_redirects(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock, logout_url=LOGOUT), follow_redirects=False) as client:
+        client.cookies.set("AWSELBAuthSessionCookie-0", "a")
+        client.cookies.set("AWSELBAuthSessionCookie-1", "b")
+        client.cookies.set("AWSELBAuthSessionCookie-7", "stray")
+        client.cookies.set("other", "kept")
+        response = client.get("/logout", headers=alb.headers())
+    assert response.status_code == 303
+    assert response.headers["location"] == LOGOUT
+    assert response.headers["cache-control"] == "no-store"
+    cookies = set_cookies(response)
+    expected = {f"AWSELBAuthSessionCookie-{n}" for n in (0, 1, 2, 3, 7)}
+    assert set(cookies) == expected
+    for header in cookies.values():
+        parsed = SimpleCookie(header)
+        morsel = next(iter(parsed.values()))
+        assert morsel.value == ""
+        assert morsel["max-age"] == "0"
+        assert morsel["expires"] == "Thu, 01 Jan 1970 00:00:00 GMT"
+        assert morsel["path"] == "/"
+        assert morsel["secure"] is True
+        assert morsel["httponly"] is True
+
+
+def test_a_browser_drops_every_shard(alb: FakeALB, clock: Clock) -> None:
+    # The client's cookie jar plays the browser: after the logout response nothing is left.
+    with TestClient(
+        make_app(alb, clock, logout_url=LOGOUT),
+        base_url="https://app.example.com",
+        follow_redirects=False,
+    ) as client:
+        for n in range(4):
+            client.cookies.set(
+                f"AWSELBAuthSessionCookie-{n}", "x" * 100, domain="app.example.com", path="/"
+            )
+        client.get("/logout", headers=alb.headers())
+        assert not [c for c in client.cookies.jar if c.name.startswith("AWSELBAuthSessionCookie")]
+
+
+def test_cookie_name_and_redirect_come_from_config(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(
+        make_app(alb, clock, logout_url=LOGOUT, session_cookie="MyAppSession"),
+        follow_redirects=False,
+    ) as client:
+        response = client.get("/logout", headers=alb.headers())
+    assert set(set_cookies(response)) == {f"MyAppSession-{n}" for n in range(4)}
+
+
+def test_explicit_arguments_win(alb: FakeALB, clock: Clock) -> None:
+    with TestClient(make_app(alb, clock), follow_redirects=False) as client:
+        response = client.get("/custom", headers=alb.headers())
+    assert response.headers["location"] == "https://idp.example.com/bye"
+    assert set(set_cookies(response)) == {f"Custom-{n}" for n in range(4)}
+
+
+def test_logout_without_a_target_is_a_configuration_error() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    with pytest.raises(ConfigurationError, match="redirect_url"):
+        logout_response(request)
+
+
+def test_logout_works_without_the_middleware() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    response = logout_response(request, redirect_url="https://idp.example.com/logout")
+    assert set(set_cookies(response)) == {f"AWSELBAuthSessionCookie-{n}" for n in range(4)}
+
+
+def test_bad_cookie_name_is_refused() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    with pytest.raises(ConfigurationError, match="cookie_name"):
+        logout_response(request, redirect_url="https://x.example", cookie_name="a;b")
+
+
+def test_shard_names_only_match_the_cookie_family() -> None:
+    cookies = {"S-9": "", "S": "", "S-x": "", "SS-1": "", "S-10": "", "S-1": ""}
+    assert shard_names("S", cookies) == ["S-0", "S-1", "S-2", "S-3", "S", "S-10", "S-9"]
+
+
+def test_cognito_logout_url() -> None:
+    url = cognito_logout_url(
+        "auth.example.com", "4fmvht22tjrgd7d3k3tghttct7", "https://app.example.com/bye?x=1&y=2"
+    )
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "auth.example.com", "/logout")
+    assert parse_qs(parts.query) == {
+        "client_id": ["4fmvht22tjrgd7d3k3tghttct7"],
+        "logout_uri": ["https://app.example.com/bye?x=1&y=2"],
+    }
+    assert cognito_logout_url("https://auth.example.com/", "c", "https://a.example/") == (
+        "https://auth.example.com/logout?client_id=c&logout_uri=https%3A%2F%2Fa.example%2F"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("http://auth.example.com", "c", "https://a.example/"), "https"),
+        (("auth.example.com/path", "c", "https://a.example/"), "host name"),
+        (("auth.example.com", "", "https://a.example/"), "client_id"),
+        (("auth.example.com", "c", "/bye"), "logout_uri"),
+    ],
+)
+def test_cognito_logout_url_validates(args: tuple[str, str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        cognito_logout_url(*args)
+
+
+def test_cognito_logout_url_allows_loopback_http_for_local_idps() -> None:
+    assert cognito_logout_url("http://127.0.0.1:9000", "c", "http://127.0.0.1:8000/bye").startswith(
+        "http://127.0.0.1:9000/logout?"
+    )
+
+
+def test_oidc_logout_url_keeps_existing_query() -> None:
+    url = oidc_logout_url(
+        "https://idp.example.com/end?tenant=a", "https://app.example.com/bye", client_id="c"
+    )
+    parts = urlsplit(url)
+    assert parts.path == "/end"
+    assert parse_qs(parts.query) == {
+        "tenant": ["a"],
+        "post_logout_redirect_uri": ["https://app.example.com/bye"],
+        "client_id": ["c"],
+    }
+    assert "client_id" not in oidc_logout_url("https://idp.example.com/end", "https://a.example/")
+
+
+def test_oidc_logout_url_validates() -> None:
+    with pytest.raises(ConfigurationError, match="end_session_endpoint"):
+        oidc_logout_url("http://idp.example.com/end", "https://a.example/")
+    with pytest.raises(ConfigurationError, match="post_logout_redirect_uri"):
+        oidc_logout_url("https://idp.example.com/end", "bye")

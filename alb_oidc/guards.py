@@ -81,51 +81,38 @@ def optional_user(
     return user if isinstance(user, ALBUser) else None
 
 
-def _requirement(kind: str, names: tuple[str, ...], any_of: bool) -> None:
+def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALBUser]:
     if not names:
         raise ValueError(f"require_{kind}s needs at least one {kind}")
     for name in names:
         if not isinstance(name, str) or not name or any(char.isspace() for char in name):
             raise ValueError(f"require_{kind}s: {name!r} is not a {kind} name")
+    # Only scopes are OpenAPI security scopes; groups are checked but not advertised.
+    advertised = list(names) if kind == "scope" else []
+
+    def dependency(
+        conn: HTTPConnection, _header: str | None = Security(alb_scheme, scopes=advertised)
+    ) -> ALBUser:
+        user = _user(conn)
+        granted = user.scopes if kind == "scope" else user.groups
+        if not (any if any_of else all)(name in granted for name in names):
+            denied = PermissionDeniedError(
+                kind=kind, required=names, granted=granted, any_of=any_of
+            )
+            raise _reject(conn, denied)
+        return user
+
+    dependency.__name__ = f"require_{kind}s({', '.join(names)})"
+    return dependency
 
 
 @cache
 def require_scopes(*scopes: str, any_of: bool = False) -> Callable[..., ALBUser]:
     """A dependency that requires all (or, with `any_of=True`, one) of `scopes`; 403 if not."""
-    _requirement("scope", scopes, any_of)
-
-    def dependency(
-        conn: HTTPConnection, _header: str | None = Security(alb_scheme, scopes=list(scopes))
-    ) -> ALBUser:
-        user = _user(conn)
-        if not user.has_scopes(*scopes, any_of=any_of):
-            raise _reject(
-                conn,
-                PermissionDeniedError(
-                    kind="scope", required=scopes, granted=user.scopes, any_of=any_of
-                ),
-            )
-        return user
-
-    dependency.__name__ = f"require_scopes({', '.join(scopes)})"
-    return dependency
+    return _guard("scope", scopes, any_of)
 
 
 @cache
 def require_groups(*groups: str, any_of: bool = False) -> Callable[..., ALBUser]:
     """A dependency that requires membership of all (or, with `any_of=True`, one) of `groups`."""
-    _requirement("group", groups, any_of)
-
-    def dependency(conn: HTTPConnection, _header: str | None = Security(alb_scheme)) -> ALBUser:
-        user = _user(conn)
-        if not user.in_groups(*groups, any_of=any_of):
-            raise _reject(
-                conn,
-                PermissionDeniedError(
-                    kind="group", required=groups, granted=user.groups, any_of=any_of
-                ),
-            )
-        return user
-
-    dependency.__name__ = f"require_groups({', '.join(groups)})"
-    return dependency
+    return _guard("group", groups, any_of)

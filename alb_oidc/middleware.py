@@ -30,6 +30,12 @@ ErrorHandler = Callable[[HTTPConnection, AuthError], Response | Awaitable[Respon
 _WS_POLICY_VIOLATION = 1008
 
 
+def _loggable(path: str) -> str:
+    """The path as one log-safe line: a client controls it, and servers decode %0A into it."""
+    text = path[:200].encode("unicode_escape").decode("ascii")
+    return text + "..." if len(path) > 200 else text
+
+
 class ALBAuthMiddleware:
     """Verifies the ALB's headers on every http and websocket request.
 
@@ -88,7 +94,7 @@ class ALBAuthMiddleware:
             level,
             "alb_oidc: refused %s %s (%s)",
             scope.get("method", "WS"),
-            scope["path"],
+            _loggable(scope["path"]),
             exc.code,
         )
         response: Response | WebSocketClose

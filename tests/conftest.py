@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from alb_oidc.testing import FakeALB
@@ -32,10 +30,3 @@ def clock() -> Clock:
 @pytest.fixture
 def alb(clock: Clock) -> FakeALB:
     return FakeALB(clock=clock)
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip when a component is missing locally; under CI=true that is a failure, not a skip."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required component missing under CI: {reason}")
-    pytest.skip(reason)

@@ -338,3 +338,15 @@ def test_user_can_be_built_directly() -> None:
     )
     assert user.scopes == {"a", "b"}
     assert user.groups == {"g"}
+
+
+def test_log_lines_cannot_be_forged_through_the_path(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="alb_oidc")
+    client.get("/me%0A2026-01-01 INFO alb_oidc: accepted admin" + "x" * 500)
+    (record,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    message = record.getMessage()
+    assert "\n" not in message
+    assert "\\n2026-01-01" in message
+    assert message.endswith("... (missing_token)")

@@ -72,16 +72,19 @@ class ALBAuthMiddleware:
             await self.app(scope, receive, send)
             return
         scope[CONFIG_SCOPE_KEY] = self.config
+        public = self.config.is_public(scope["path"])
         try:
             user = await self.authenticator.authenticate(scope["headers"])
-            if user is None and not (self.config.optional or self.config.is_public(scope["path"])):
-                raise MissingTokenError("not authenticated by the load balancer")
         except AuthError as exc:
-            if not self.config.is_public(scope["path"]):
+            if not public:
                 await self._refuse(scope, receive, send, exc)
                 return
             logger.debug("alb_oidc: anonymous on public path (%s)", exc.code)
             user = None
+        if user is None and not (public or self.config.optional):
+            missing = MissingTokenError("not authenticated by the load balancer")
+            await self._refuse(scope, receive, send, missing)
+            return
         if user is None:
             scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         else:

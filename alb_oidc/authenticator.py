@@ -131,7 +131,7 @@ class ALBAuthenticator:
         """Verify an `x-amzn-oidc-data` value and return its claims."""
         token = parse_data_token(raw)
         url = check_data_token(token, self.config, now=self._clock())
-        key = self.alb_keys.cached(url) or await self.alb_keys.get(url, token.kid)
+        key = await self.alb_keys.get(url, token.kid)
         verify_data_signature(token, key)
         return dict(token.claims)
 

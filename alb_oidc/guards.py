@@ -95,7 +95,8 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
     ) -> ALBUser:
         user = _user(conn)
         granted = user.scopes if kind == "scope" else user.groups
-        if not (any if any_of else all)(name in granted for name in names):
+        holds = user.has_scopes if kind == "scope" else user.in_groups
+        if not holds(*names, any_of=any_of):
             denied = PermissionDeniedError(
                 kind=kind, required=names, granted=granted, any_of=any_of
             )

@@ -1,5 +1,8 @@
 """The `alb-oidc` command.
 
+    alb-oidc demo            the dev IdP, the ALB emulator and the example app, on loopback
+    alb-oidc dev --upstream URL   the ALB emulator in front of your app (built-in IdP or --issuer)
+    alb-oidc hash-password   an scrypt hash for a dev IdP users file
     alb-oidc decode TOKEN    show a data token's header and claims, WITHOUT verifying it
     alb-oidc verify TOKEN    verify a data token with the ALB_OIDC_* configuration
 
@@ -10,8 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +59,131 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="emulator address (default loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="emulator port (default 8000)")
+    parser.add_argument("--users", help="TOML or JSON users file for the built-in IdP")
+    parser.add_argument(
+        "--key-file", help="keep the emulator's signing key in this PEM file (default: per run)"
+    )
+
+
+def _stack(args: argparse.Namespace, **kwargs: Any) -> Any:
+    from .dev.signer import DevSigner  # noqa: PLC0415 - the dev tools load only when asked for
+    from .dev.stack import DevStack  # noqa: PLC0415
+    from .dev.users import load_users  # noqa: PLC0415
+
+    return DevStack(
+        host=args.host,
+        port=args.port,
+        users=load_users(args.users) if args.users else None,
+        signer=DevSigner.from_file(args.key_file) if args.key_file else None,
+        **kwargs,
+    )
+
+
+def _serve_until_signal(stack: Any, banner: str) -> int:
+    """Start `stack`, print `banner`, and stop cleanly on Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        stack.start()
+        print(banner, flush=True)
+        while not stop.wait(0.2):
+            pass
+        print("Stopping...", file=sys.stderr, flush=True)
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("Stopped.", file=sys.stderr, flush=True)
+    return 0
+
+
+def _banner(stack: Any, title: str) -> list[str]:
+    from .dev.signer import DEV_SIGNER_ARN  # noqa: PLC0415
+
+    lines = [
+        f"alb-oidc {title}: a LOCAL DEVELOPMENT EMULATOR, not an AWS load balancer.",
+        f"  Open        {stack.url}/",
+    ]
+    if stack.idp is not None:
+        known = {"alice": "alice", "bob": "bob"} if stack.demo_users else {}
+        for user in stack.users:
+            password = known.get(user.username, "(from your users file)")
+            lines.append(
+                f"  User        {user.username} / {password}   groups: "
+                f"{' '.join(user.groups) or '-'}; scopes: {' '.join(user.scopes)}"
+            )
+        lines.append(f"  Dev IdP     {stack.idp.issuer}")
+    lines.append(f"  Signer ARN  {DEV_SIGNER_ARN}")
+    return lines
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .dev.demo_app import create_app  # noqa: PLC0415
+
+    stack = _stack(args, app_factory=create_app)
+    lines = _banner(stack, "demo")
+    lines.append(f"  Example app {stack.upstream} (behind the emulator; open the URL above)")
+    lines.append("Press Ctrl-C to stop.")
+    return _serve_until_signal(stack, "\n".join(lines))
+
+
+def _dev(args: argparse.Namespace) -> int:
+    settings: dict[str, Any] = {
+        "on_unauthenticated": args.on_unauthenticated,
+        "session_cookie": args.session_cookie,
+        "session_timeout": args.session_timeout,
+        "public_paths": tuple(args.public),
+    }
+    if args.issuer:
+        secret = args.client_secret or os.environ.get("ALB_OIDC_DEV_CLIENT_SECRET")
+        if not args.client_id or secret is None:
+            raise ConfigurationError(
+                "--issuer needs --client-id and a client secret "
+                "(--client-secret or ALB_OIDC_DEV_CLIENT_SECRET)"
+            )
+        settings.update(
+            issuer=args.issuer,
+            client_id=args.client_id,
+            client_secret=secret,
+            scope=args.scope or "openid",
+            authorization_endpoint=args.authorization_endpoint,
+            token_endpoint=args.token_endpoint,
+            userinfo_endpoint=args.userinfo_endpoint,
+        )
+    stack = _stack(args, upstream=args.upstream, settings=settings, public_paths=args.public)
+    lines = _banner(stack, "dev")
+    lines.append(f"  Upstream    {args.upstream}")
+    lines.append("Configure the app behind it with:")
+    config = stack.app_config()
+    environment = stack.emulator.app_environment(stack.url)
+    if config.cognito is not None:
+        environment.update(
+            ALB_OIDC_COGNITO_USER_POOL_ID=config.cognito.user_pool_id,
+            ALB_OIDC_COGNITO_ISSUER=str(config.cognito.issuer),
+            ALB_OIDC_COGNITO_JWKS_URL=str(config.cognito.jwks_url),
+        )
+    if config.logout_url:
+        environment["ALB_OIDC_LOGOUT_URL"] = config.logout_url
+    lines.extend(f"  export {name}='{value}'" for name, value in environment.items())
+    lines.append("Press Ctrl-C to stop.")
+    return _serve_until_signal(stack, "\n".join(lines))
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    from .dev.users import hash_password  # noqa: PLC0415
+
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass()
+    if not password:
+        raise ConfigurationError("the password must not be empty")
+    print(hash_password(password))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `alb-oidc` command."""
     parser = argparse.ArgumentParser(
@@ -67,6 +199,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("token", help="the x-amzn-oidc-data value, or - for standard input")
     verify.set_defaults(run=_verify)
+
+    demo = commands.add_parser(
+        "demo", help="run the dev IdP, the ALB emulator and the example app on loopback"
+    )
+    _stack_options(demo)
+    demo.set_defaults(run=_demo)
+
+    dev = commands.add_parser("dev", help="run the ALB emulator in front of your app")
+    _stack_options(dev)
+    dev.add_argument("--upstream", required=True, help="your app's base URL (the ALB's target)")
+    dev.add_argument("--issuer", help="an OIDC issuer to use instead of the built-in IdP")
+    dev.add_argument("--client-id", help="OAuth client id at --issuer")
+    dev.add_argument("--client-secret", help="or ALB_OIDC_DEV_CLIENT_SECRET")
+    dev.add_argument("--scope", help="scopes to request from --issuer (default openid)")
+    for endpoint in ("authorization", "token", "userinfo"):
+        dev.add_argument(f"--{endpoint}-endpoint", help="instead of discovery (all three)")
+    dev.add_argument(
+        "--on-unauthenticated", choices=["authenticate", "allow", "deny"], default="authenticate"
+    )
+    dev.add_argument("--session-cookie", default="AWSELBAuthSessionCookie")
+    dev.add_argument("--session-timeout", type=int, default=604_800, help="seconds (max 7 days)")
+    dev.add_argument(
+        "--public",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="a path pattern forwarded without authentication (repeatable), e.g. /health",
+    )
+    dev.set_defaults(run=_dev)
+
+    hashing = commands.add_parser("hash-password", help="an scrypt hash for a users file")
+    hashing.add_argument("--stdin", action="store_true", help="read the password from stdin")
+    hashing.set_defaults(run=_hash_password)
     return parser
 
 

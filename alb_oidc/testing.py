@@ -34,7 +34,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from .config import ALBConfig, CognitoConfig
 
-__all__ = ["FakeALB", "b64url", "sign_es256"]
+__all__ = ["FakeALB", "b64url", "encode_data_token", "sign_es256"]
 
 DEFAULT_ALB_ARN = (
     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/test-alb/0123456789abcdef"
@@ -57,6 +57,21 @@ def sign_es256(key: ec.EllipticCurvePrivateKey, message: bytes) -> bytes:
 
 def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def encode_data_token(
+    key: ec.EllipticCurvePrivateKey,
+    header: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    *,
+    padded: bool = True,
+) -> str:
+    """An `x-amzn-oidc-data` token: padded base64url segments, signature over the padded text."""
+    signing_input = (
+        f"{b64url(_json(header), padded=padded)}.{b64url(_json(payload), padded=padded)}"
+    )
+    signature = sign_es256(key, signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url(signature, padded=padded)}"
 
 
 class FakeALB:
@@ -153,11 +168,7 @@ class FakeALB:
         }
         _merge(payload, claims)
         _merge(head, header)
-        signing_input = (
-            f"{b64url(_json(head), padded=padded)}.{b64url(_json(payload), padded=padded)}"
-        )
-        signature = sign_es256(key or self.alb_key, signing_input.encode("ascii"))
-        return f"{signing_input}.{b64url(signature, padded=padded)}"
+        return encode_data_token(key or self.alb_key, head, payload, padded=padded)
 
     def access_token(
         self,

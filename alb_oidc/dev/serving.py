@@ -1,0 +1,79 @@
+"""Run ASGI apps with uvicorn on loopback sockets, each in a thread (the demo and the tests)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = ["BackgroundServer", "bind", "serving"]
+
+# The ALB forwards its session cookie shards and a data token: header blocks beyond h11's 16 KB.
+_MAX_HEADER_BLOCK = 64 * 1024
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on `host:port` (port 0: a free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    return sock
+
+
+class BackgroundServer:
+    """One uvicorn server for `app` on `sock`, in a daemon thread; `start()` waits until ready."""
+
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        import uvicorn  # noqa: PLC0415 - optional dependency: `pip install alb-oidc[demo]`
+
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self._sock = sock
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            h11_max_incomplete_event_size=_MAX_HEADER_BLOCK,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    def start(self, timeout: float = 10) -> None:
+        """Start serving; raise RuntimeError if uvicorn is not up within `timeout` seconds."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server at {self.url} did not start")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ask uvicorn to shut down (lifespan shutdown runs) and wait for it."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=timeout)
+        self._sock.close()
+
+
+@contextmanager
+def serving(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """Serve `app` for the duration of the block (on `sock`, or a free loopback port)."""
+    server = BackgroundServer(app, sock or bind())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,117 @@
+"""Wiring for `alb-oidc demo` and `alb-oidc dev`: the emulator, the dev IdP and an app, on loopback.
+
+`DevStack` binds every socket first (so each part knows the others' URLs), builds the parts,
+then `start()` serves each with uvicorn in a thread and `stop()` shuts them down in reverse order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ALBConfig, CognitoConfig
+from ..logout import cognito_logout_url
+from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
+from .idp import DEV_USER_POOL_ID, DevClient, DevIdP
+from .serving import BackgroundServer, bind
+from .signer import DevSigner
+from .users import DevUser, demo_users
+
+__all__ = ["DEV_CLIENT_ID", "DevStack"]
+
+DEV_CLIENT_ID = "alb-oidc-dev-client"
+
+
+def _loopback_names(host: str, port: int) -> list[str]:
+    names = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "0.0.0.0", "localhost") else [host]  # noqa: S104
+    return [f"http://{name}:{port}" for name in names]
+
+
+@dataclass
+class DevStack:
+    """The emulator on `host:port` in front of `upstream` or of `app_factory(config)`.
+
+    Without `settings.issuer` (pass `issuer=""`) the built-in IdP serves `users` (default: the
+    demo users) on a free loopback port, and the emulator asks for every scope they have.
+    `app_factory`, when given, receives an `ALBConfig` trusting this emulator (with the IdP's
+    JWKS as Cognito pool, a logout URL and `/bye` outside the rule) and is served on a free port.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    upstream: str | None = None
+    app_factory: Callable[[ALBConfig], Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    users: Sequence[DevUser] | None = None
+    signer: DevSigner | None = None
+    public_paths: Sequence[str] = ("/health", "/bye")
+
+    def __post_init__(self) -> None:
+        if (self.upstream is None) == (self.app_factory is None):
+            raise ValueError("give exactly one of upstream and app_factory")
+        sockets = [bind(self.host, self.port)]
+        base_urls = _loopback_names(self.host, sockets[0].getsockname()[1])
+        self.url = base_urls[0]
+        self.idp: DevIdP | None = None
+        #: Whether the built-in IdP serves the demo users (whose passwords the banner may print).
+        self.demo_users = self.users is None
+        settings = dict(self.settings)
+        if not settings.get("issuer"):
+            sockets.append(bind("127.0.0.1", 0))
+            issuer = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
+            self.users = list(self.users or demo_users())
+            client = DevClient(
+                client_id=settings.get("client_id") or DEV_CLIENT_ID,
+                client_secret=secrets.token_urlsafe(24),
+                redirect_uris=[f"{base}{CALLBACK_PATH}" for base in base_urls],
+                logout_uris=[f"{base}/bye" for base in base_urls],
+            )
+            self.idp = DevIdP(issuer, self.users, [client])
+            scopes = {scope for user in self.users for scope in user.scopes}
+            settings.update(
+                issuer=issuer,
+                client_id=client.client_id,
+                client_secret=client.client_secret,
+                scope=" ".join(["openid", *sorted(scopes - {"openid"})]),
+            )
+        app = None
+        if self.app_factory is not None:
+            sockets.append(bind("127.0.0.1", 0))
+            self.upstream = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
+        settings.setdefault("public_paths", tuple(self.public_paths))
+        self.emulator = ALBEmulator(
+            EmulatorSettings(upstream=str(self.upstream), **settings), signer=self.signer
+        )
+        if self.app_factory is not None:
+            app = self.app_factory(self.app_config())
+        apps: list[Any] = [self.emulator, self.idp, app]
+        self._servers = [
+            BackgroundServer(part, sock)
+            for part, sock in zip([a for a in apps if a is not None], sockets, strict=True)
+        ]
+
+    def app_config(self) -> ALBConfig:
+        """An `ALBConfig` for an app behind this stack's emulator."""
+        extra: dict[str, Any] = {"public_paths": list(self.public_paths)}
+        if self.idp is not None:
+            client_id = self.emulator.settings.client_id
+            extra["cognito"] = CognitoConfig(
+                user_pool_id=DEV_USER_POOL_ID,
+                client_ids=[client_id],
+                issuer=self.idp.issuer,
+                jwks_url=self.idp.jwks_url,
+            )
+            extra["logout_url"] = cognito_logout_url(self.idp.issuer, client_id, f"{self.url}/bye")
+        return self.emulator.app_config(self.url, **extra)
+
+    def start(self) -> None:
+        """Serve every part (the emulator last, so it never forwards to a part not yet up)."""
+        for server in reversed(self._servers):
+            server.start()
+
+    def stop(self) -> None:
+        """Shut every part down (the emulator first)."""
+        for server in self._servers:
+            server.stop()

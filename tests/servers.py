@@ -1,36 +1,102 @@
-"""Real servers on 127.0.0.1 for integration tests: uvicorn in a thread, on a free port."""
+"""Real parts for integration tests: loopback servers, a dev stack, optional components."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from html import unescape
+from typing import Any
 
-import uvicorn
-from starlette.types import ASGIApp
+import httpx2
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from alb_oidc.dev.serving import serving as serve
+from alb_oidc.dev.stack import DevStack
+from alb_oidc.dev.users import DevUser
+
+__all__ = ["dev_stack", "echo_app", "login", "require", "serve"]
+
+
+def require(available: bool, component: str) -> None:
+    """Skip when `component` is missing locally; under CI=true a missing component fails."""
+    if available:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{component} is required under CI=true (`bash .ci/run` installs it)")
+    pytest.skip(f"{component} is not installed")
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """An upstream that answers what it received (method, path, query, headers, body size)."""
+    if scope["type"] != "http":
+        return
+    request = Request(scope, receive)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+    if request.url.path == "/redirect":
+        response: Response = Response(status_code=307, headers={"Location": "/elsewhere"})
+    elif request.url.path == "/cookies":
+        response = Response("two cookies")
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+    else:
+        response = JSONResponse(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+                "body_size": size,
+            },
+            status_code=int(request.query_params.get("status", "200")),
+        )
+    await response(scope, receive, send)
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def dev_stack(
+    *,
+    users: Sequence[DevUser] | None = None,
+    app_factory: Any = None,
+    clock_override: Any = None,
+    **settings: Any,
+) -> Iterator[DevStack]:
+    """A started DevStack on free ports: the built-in IdP, the emulator, and `app_factory`'s
+    app (or the echo app) behind it."""
+    with serve(echo_app) if app_factory is None else _nothing() as upstream:
+        stack = DevStack(
+            port=0,
+            upstream=upstream,
+            app_factory=app_factory,
+            settings=settings,
+            users=users,
+            **({"clock": clock_override} if clock_override else {}),
+        )
+        stack.start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+_FORM_ACTION = re.compile(r"<form method='post' action='([^']+)'")
+
+
+def login(client: httpx2.Client, url: str, username: str, password: str) -> httpx2.Response:
+    """Open `url` through the emulator and sign in at the dev IdP's form; the final response."""
+    page = client.get(url)
+    match = _FORM_ACTION.search(page.text)
+    assert match, f"no login form at {page.url}"
+    action = page.url.join(unescape(match[1]))
+    return client.post(str(action), data={"username": username, "password": password})

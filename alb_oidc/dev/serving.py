@@ -44,6 +44,8 @@ class BackgroundServer:
             log_level="warning",
             lifespan="on",
             access_log=False,
+            # The emulator is the edge: X-Forwarded-For is its to append to, not to believe.
+            proxy_headers=False,
             h11_max_incomplete_event_size=_MAX_HEADER_BLOCK,
         )
         self._server = uvicorn.Server(config)
@@ -60,9 +62,13 @@ class BackgroundServer:
                 raise RuntimeError(f"the server at {self.url} did not start")
             time.sleep(0.01)
 
-    def stop(self, timeout: float = 10) -> None:
-        """Ask uvicorn to shut down (lifespan shutdown runs) and wait for it."""
+    def request_stop(self) -> None:
+        """Ask uvicorn to shut down (lifespan shutdown runs), without waiting."""
         self._server.should_exit = True
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ask uvicorn to shut down and wait for it."""
+        self.request_stop()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
         self._sock.close()

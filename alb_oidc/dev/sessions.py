@@ -80,6 +80,10 @@ class SealedCookie:
         text = "".join(parts)
         try:
             sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            # Only the canonical encoding: otherwise the last character's unused bits would let
+            # an altered cookie open to the same value.
+            if base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=") != text:
+                return None
             plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], name.encode("ascii"))
             value = json.loads(plain)
         except (binascii.Error, ValueError, InvalidTag):

@@ -7,6 +7,7 @@ then `start()` serves each with uvicorn in a thread and `stop()` shuts them down
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ class DevStack:
     users: Sequence[DevUser] | None = None
     signer: DevSigner | None = None
     public_paths: Sequence[str] = ("/health", "/bye")
+    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         if (self.upstream is None) == (self.app_factory is None):
@@ -68,7 +70,7 @@ class DevStack:
                 redirect_uris=[f"{base}{CALLBACK_PATH}" for base in base_urls],
                 logout_uris=[f"{base}/bye" for base in base_urls],
             )
-            self.idp = DevIdP(issuer, self.users, [client])
+            self.idp = DevIdP(issuer, self.users, [client], clock=self.clock)
             scopes = {scope for user in self.users for scope in user.scopes}
             settings.update(
                 issuer=issuer,
@@ -82,7 +84,9 @@ class DevStack:
             self.upstream = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
         settings.setdefault("public_paths", tuple(self.public_paths))
         self.emulator = ALBEmulator(
-            EmulatorSettings(upstream=str(self.upstream), **settings), signer=self.signer
+            EmulatorSettings(upstream=str(self.upstream), **settings),
+            signer=self.signer,
+            clock=self.clock,
         )
         if self.app_factory is not None:
             app = self.app_factory(self.app_config())
@@ -112,6 +116,8 @@ class DevStack:
             server.start()
 
     def stop(self) -> None:
-        """Shut every part down (the emulator first)."""
+        """Shut every part down, all at once."""
+        for server in self._servers:
+            server.request_stop()
         for server in self._servers:
             server.stop()

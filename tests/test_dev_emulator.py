@@ -1,0 +1,319 @@
+"""The ALB emulator against real loopback servers: the dev IdP, an echo upstream, httpx."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+
+from alb_oidc import ALBAuthenticator, ConfigurationError
+from alb_oidc.dev import DEV_SIGNER_ARN, ALBEmulator, EmulatorSettings
+from alb_oidc.dev.serving import bind
+from alb_oidc.dev.stack import DevStack
+from alb_oidc.dev.users import DevUser, demo_users, hash_password
+from alb_oidc.tokens import parse_data_token
+
+from .conftest import START, Clock
+from .servers import dev_stack, login, serve
+
+pytestmark = pytest.mark.integration
+
+OIDC_HEADERS = ("x-amzn-oidc-data", "x-amzn-oidc-accesstoken", "x-amzn-oidc-identity")
+SPOOFED = {name: "spoofed" for name in OIDC_HEADERS}
+
+
+@pytest.fixture(scope="module")
+def users() -> list[DevUser]:
+    return demo_users()
+
+
+@pytest.fixture
+def stack(users: list[DevUser]) -> Iterator[DevStack]:
+    with dev_stack(users=users) as running:
+        yield running
+
+
+@pytest.fixture
+def http() -> Iterator[httpx2.Client]:
+    with httpx2.Client(follow_redirects=True, timeout=10) as client:
+        yield client
+
+
+def echoed(response: httpx2.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    document["headers"] = dict(document["headers"])
+    return document
+
+
+def authenticate(stack: DevStack, headers: dict[str, str]) -> Any:
+    async def run() -> Any:
+        authenticator = ALBAuthenticator(stack.app_config())
+        try:
+            raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+            return await authenticator.authenticate(raw)
+        finally:
+            await authenticator.aclose()
+
+    return asyncio.run(run())
+
+
+def test_an_anonymous_request_is_redirected_to_the_idp(stack: DevStack) -> None:
+    response = httpx2.get(f"{stack.url}/page?x=1")
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}" == stack.idp.issuer  # type: ignore[union-attr]
+    assert location.path == "/oauth2/authorize"
+    query = {name: values[0] for name, values in parse_qs(location.query).items()}
+    assert query["redirect_uri"] == f"{stack.url}/oauth2/idpresponse"
+    assert query["response_type"] == "code"
+    assert query["scope"] == "openid tasks/read tasks/write"
+    assert len(query["state"]) >= 32
+    assert len(query["nonce"]) >= 32
+    assert "ALBOIDCDevLogin-0=" in response.headers["set-cookie"]
+
+
+def test_after_login_the_app_gets_verifiable_alb_headers(
+    stack: DevStack, http: httpx2.Client, users: list[DevUser]
+) -> None:
+    final = login(http, f"{stack.url}/page?x=1", "alice", "alice")
+    assert final.url == f"{stack.url}/page?x=1"
+    seen = echoed(final)
+    assert (seen["path"], seen["query"]) == ("/page", "x=1")
+    headers = {name: seen["headers"][name] for name in OIDC_HEADERS}
+    alice = users[0]
+    assert headers["x-amzn-oidc-identity"] == alice.sub
+    token = parse_data_token(headers["x-amzn-oidc-data"])
+    assert token.header["signer"] == DEV_SIGNER_ARN
+    assert token.header["kid"] == stack.emulator.signer.kid
+    assert all(len(part) % 4 == 0 for part in headers["x-amzn-oidc-data"].split("."))
+    assert {name: token.claims[name] for name in ("sub", "email", "username", "iss")} == {
+        "sub": alice.sub,
+        "email": "alice@example.com",
+        "username": "alice",
+        "iss": stack.idp.issuer,  # type: ignore[union-attr]
+    }
+    user = authenticate(stack, headers)
+    assert user.sub == alice.sub
+    assert user.scopes == {"openid", "tasks/read", "tasks/write"}
+    assert user.groups == {"admins"}
+    assert user.access_token_verified
+
+
+def test_client_sent_oidc_headers_never_reach_the_app(stack: DevStack, http: httpx2.Client) -> None:
+    anonymous = echoed(http.get(f"{stack.url}/health", headers=SPOOFED))
+    assert not set(OIDC_HEADERS) & set(anonymous["headers"])
+    login(http, f"{stack.url}/", "bob", "bob")
+    seen = echoed(http.get(f"{stack.url}/x", headers={"X-Amzn-Oidc-Data": "spoofed"}))
+    assert seen["headers"]["x-amzn-oidc-data"] != "spoofed"
+    assert [name for name, _ in http.get(f"{stack.url}/x").json()["headers"]].count(
+        "x-amzn-oidc-data"
+    ) == 1
+
+
+def test_forwarding_keeps_the_request_and_sets_x_forwarded(
+    stack: DevStack, http: httpx2.Client
+) -> None:
+    login(http, f"{stack.url}/", "bob", "bob")
+    body = bytes(range(256)) * 12_000  # 3 MB, streamed both ways
+    seen = echoed(
+        http.post(
+            f"{stack.url}/upload?a=1&a=2&b=%20",
+            content=body,
+            headers={"X-Custom": "kept", "X-Forwarded-For": "203.0.113.9"},
+        )
+    )
+    assert (seen["method"], seen["path"], seen["query"]) == ("POST", "/upload", "a=1&a=2&b=%20")
+    assert seen["body_size"] == len(body)
+    assert seen["headers"]["x-custom"] == "kept"
+    assert seen["headers"]["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["headers"]["x-forwarded-port"] == str(urlsplit(stack.url).port)
+    assert seen["headers"]["host"] == urlsplit(stack.url).netloc
+
+
+def test_status_redirects_and_cookies_pass_through(stack: DevStack, http: httpx2.Client) -> None:
+    login(http, f"{stack.url}/", "bob", "bob")
+    assert http.get(f"{stack.url}/x?status=418").status_code == 418
+    redirect = http.get(f"{stack.url}/redirect", follow_redirects=False)
+    assert (redirect.status_code, redirect.headers["location"]) == (307, "/elsewhere")
+    cookies = http.get(f"{stack.url}/cookies").headers.get_list("set-cookie")
+    assert [cookie.split(";")[0] for cookie in cookies] == ["a=1", "b=2"]
+
+
+def test_public_paths_need_no_login(stack: DevStack) -> None:
+    response = httpx2.get(f"{stack.url}/bye")
+    assert echoed(response)["path"] == "/bye"
+
+
+@pytest.mark.parametrize("target", ["/", "/x?y=2"])
+def test_a_tampered_session_cookie_means_a_fresh_login(
+    stack: DevStack, http: httpx2.Client, target: str
+) -> None:
+    login(http, f"{stack.url}/", "bob", "bob")
+    value = http.cookies["AWSELBAuthSessionCookie-0"]
+    http.cookies.set(
+        "AWSELBAuthSessionCookie-0",
+        value[:-5] + ("AAAAA" if value[-5:] != "AAAAA" else "BBBBB"),
+        domain="127.0.0.1",
+    )
+    again = http.get(f"{stack.url}{target}", follow_redirects=False)
+    assert again.status_code == 302
+    assert again.headers["location"].startswith(f"{stack.idp.issuer}/oauth2/authorize")  # type: ignore[union-attr]
+
+
+def test_an_expired_session_means_a_fresh_login(users: list[DevUser]) -> None:
+    clock = Clock(START)
+    with (
+        dev_stack(users=users, session_timeout=60, clock_override=clock) as stack,
+        httpx2.Client(follow_redirects=True) as http,
+    ):
+        login(http, f"{stack.url}/", "bob", "bob")
+        assert http.get(f"{stack.url}/", follow_redirects=False).status_code == 200
+        clock.advance(61)
+        assert http.get(f"{stack.url}/", follow_redirects=False).status_code == 302
+
+
+def test_the_callback_refuses_a_missing_state_or_an_idp_error(
+    stack: DevStack, http: httpx2.Client
+) -> None:
+    forged = http.get(f"{stack.url}/oauth2/idpresponse?code=x&state=y")
+    assert forged.status_code == 401
+    http.get(f"{stack.url}/", follow_redirects=False)  # sets the login cookie
+    for query in ("code=x&state=wrong", "error=access_denied&state=wrong"):
+        assert http.get(f"{stack.url}/oauth2/idpresponse?{query}").status_code == 401
+
+
+def test_the_idp_error_is_shown_escaped(stack: DevStack, http: httpx2.Client) -> None:
+    start = http.get(f"{stack.url}/", follow_redirects=False)
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    page = http.get(
+        f"{stack.url}/oauth2/idpresponse",
+        params={"state": state, "error": "access_denied", "error_description": "<b>no</b>"},
+    )
+    assert page.status_code == 401
+    assert "&lt;b&gt;no&lt;/b&gt;" in page.text
+
+
+def test_the_key_endpoint_serves_one_pem_per_kid(stack: DevStack) -> None:
+    kid = stack.emulator.signer.kid
+    key = httpx2.get(f"{stack.url}/.alb-oidc-dev/keys/{kid}")
+    assert key.status_code == 200
+    assert key.content == stack.emulator.signer.public_key_pem
+    assert (
+        httpx2.get(
+            f"{stack.url}/.alb-oidc-dev/keys/00000000-0000-4000-8000-000000000000"
+        ).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(("mode", "status"), [("deny", 401), ("allow", 200)])
+def test_on_unauthenticated_deny_and_allow(users: list[DevUser], mode: str, status: int) -> None:
+    with dev_stack(users=users, on_unauthenticated=mode) as stack:
+        response = httpx2.get(f"{stack.url}/x", headers=SPOOFED)
+        assert response.status_code == status
+        if mode == "allow":
+            assert not set(OIDC_HEADERS) & set(echoed(response)["headers"])
+
+
+def test_claims_too_large_for_four_shards_answer_500(users: list[DevUser]) -> None:
+    huge = DevUser("huge", hash_password("huge"), claims={"blob": "x" * 20_000})
+    with dev_stack(users=[huge]) as stack, httpx2.Client(follow_redirects=True) as http:
+        page = login(http, f"{stack.url}/", "huge", "huge")
+    assert page.status_code == 500
+    assert "Claims too large" in page.text
+
+
+def test_a_smaller_session_expires_the_shards_it_no_longer_uses(users: list[DevUser]) -> None:
+    big = DevUser("big", hash_password("big"), claims={"blob": "x" * 6000})
+    with dev_stack(users=[big, *users]) as stack, httpx2.Client(follow_redirects=True) as http:
+        login(http, f"{stack.url}/", "big", "big")
+        assert {
+            "AWSELBAuthSessionCookie-0",
+            "AWSELBAuthSessionCookie-1",
+            "AWSELBAuthSessionCookie-2",
+        } <= set(http.cookies)
+        for name in list(http.cookies):
+            if name.startswith("ALBOIDCDevIdP"):
+                del http.cookies[name]
+        http.cookies.set("AWSELBAuthSessionCookie-0", "tampered", domain="127.0.0.1")
+        login(http, f"{stack.url}/", "bob", "bob")
+        assert {n for n in http.cookies if n.startswith("AWSELBAuthSessionCookie")} == {
+            "AWSELBAuthSessionCookie-0"
+        }
+
+
+def test_an_unreachable_upstream_is_a_502(users: list[DevUser]) -> None:
+    closed = bind()
+    gone = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    stack = DevStack(port=0, upstream=gone, users=users, public_paths=["/*"])
+    stack.start()
+    try:
+        assert httpx2.get(f"{stack.url}/x").status_code == 502
+    finally:
+        stack.stop()
+
+
+def test_websockets_are_refused_not_passed_through(stack: DevStack) -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(stack.emulator) as client, pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect("/ws"):
+            pass
+    assert closed.value.code == 1008
+
+
+def test_explicit_endpoints_skip_discovery(stack: DevStack) -> None:
+    issuer = stack.idp.issuer  # type: ignore[union-attr]
+    settings = EmulatorSettings(
+        upstream="http://127.0.0.1:9",
+        issuer=issuer,
+        client_id="c",
+        client_secret="s",
+        authorization_endpoint=f"{issuer}/custom/authorize",
+        token_endpoint=f"{issuer}/oauth2/token",
+        userinfo_endpoint=f"{issuer}/oauth2/userInfo",
+    )
+    with serve(ALBEmulator(settings)) as url:
+        location = httpx2.get(f"{url}/").headers["location"]
+    assert location.startswith(f"{issuer}/custom/authorize?")
+
+
+def test_an_unreachable_idp_is_a_502_page() -> None:
+    settings = EmulatorSettings(
+        upstream="http://127.0.0.1:9", issuer="http://127.0.0.1:9", client_id="c", client_secret="s"
+    )
+    with serve(ALBEmulator(settings)) as url:
+        assert httpx2.get(f"{url}/").status_code == 502
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"upstream": "ftp://x"}, "upstream"),
+        ({"issuer": "idp"}, "issuer"),
+        ({"token_endpoint": "http://idp/token"}, "all of"),
+        ({"client_id": ""}, "client_id"),
+        ({"scope": "email"}, "openid"),
+        ({"on_unauthenticated": "maybe"}, "on_unauthenticated"),
+        ({"session_cookie": "bad name"}, "session_cookie"),
+        ({"session_timeout": 0}, "session_timeout"),
+        ({"session_timeout": 604_801}, "session_timeout"),
+    ],
+)
+def test_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
+    settings: dict[str, Any] = {
+        "upstream": "http://127.0.0.1:9",
+        "issuer": "http://127.0.0.1:8",
+        "client_id": "c",
+        "client_secret": "s",
+    }
+    with pytest.raises(ConfigurationError, match=message):
+        EmulatorSettings(**{**settings, **overrides})

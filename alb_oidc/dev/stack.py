@@ -99,6 +99,9 @@ class DevStack:
     def app_config(self) -> ALBConfig:
         """An `ALBConfig` for an app behind this stack's emulator."""
         extra: dict[str, Any] = {"public_paths": list(self.public_paths)}
+        if self.emulator.settings.on_unauthenticated == "allow":
+            # Anonymous requests reach the app: its routes decide (optional_user, current_user).
+            extra["optional"] = True
         if self.idp is not None:
             client_id = self.emulator.settings.client_id
             extra["cognito"] = CognitoConfig(

@@ -19,6 +19,11 @@ from alb_oidc.dev.users import DevUser, demo_users, hash_password
 
 from .servers import dev_stack, require
 
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - `require` below fails under CI=true
+    sync_playwright = None  # type: ignore[assignment]
+
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,10 +39,6 @@ SESSION = "AWSELBAuthSessionCookie"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
     require(sync_playwright is not None, "playwright (the Python package)")
     require(
         shutil.which(CHROMIUM) is not None, f"Chromium at {CHROMIUM} (apt-get install chromium)"

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from alb_oidc import ALBAuthenticator, ConfigurationError
 from alb_oidc.dev import DEV_SIGNER_ARN, ALBEmulator, EmulatorSettings
@@ -261,12 +263,12 @@ def test_an_unreachable_upstream_is_a_502(users: list[DevUser]) -> None:
 
 
 def test_websockets_are_refused_not_passed_through(stack: DevStack) -> None:
-    from starlette.testclient import TestClient
-    from starlette.websockets import WebSocketDisconnect
-
-    with TestClient(stack.emulator) as client, pytest.raises(WebSocketDisconnect) as closed:
-        with client.websocket_connect("/ws"):
-            pass
+    with (
+        TestClient(stack.emulator) as client,
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/ws"),
+    ):
+        pass
     assert closed.value.code == 1008
 
 

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
-from alb_oidc import CognitoConfig
+from alb_oidc import CognitoConfig, ConfigurationError
 from alb_oidc.dev.idp import DEV_USER_POOL_ID, DevClient, DevIdP
 from alb_oidc.dev.users import DevUser, demo_users, hash_password
 from alb_oidc.keys import CognitoJWKS, HTTPFetcher
@@ -263,7 +263,5 @@ def test_requested_scopes_the_user_lacks_are_not_granted(clock: Clock) -> None:
 
 
 def test_issuer_must_be_a_url_without_trailing_slash(users: list[DevUser]) -> None:
-    from alb_oidc import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="issuer"):
         DevIdP(f"{ISSUER}/", users, [CLIENT])

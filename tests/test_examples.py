@@ -27,6 +27,7 @@ def test_fastapi_example(alb: FakeALB) -> None:
             "sub": "alice",
             "username": "alice",
             "email": "alice@example.com",
+            "name": None,
             "scopes": ["openid", "tasks/read", "tasks/write"],
             "groups": ["admins"],
         }

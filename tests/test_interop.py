@@ -145,7 +145,7 @@ def cognito() -> Iterator[dict[str, Any]]:
         endpoint_url=endpoint,
         region_name="eu-west-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        aws_secret_access_key="testing",
     )
     pool = idp.create_user_pool(PoolName="alb-oidc")["UserPool"]["Id"]
     client = idp.create_user_pool_client(

@@ -357,7 +357,7 @@ class ALBEmulator:
         try:
             shards = self._cookies.seal(self.settings.session_cookie, session)
         except CookieTooLargeError:
-            # The ALB also answers 500 when the IdP's claims are too large for its cookie.
+            # An ALB bounds the claims it keeps too; this bound (four shards) is the emulator's.
             return message_page(
                 "Claims too large",
                 f"The user's claims do not fit in {MAX_SHARDS} session cookie shards.",

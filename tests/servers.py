@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -15,11 +16,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from alb_oidc import ALBAuthenticator, ALBConfig
 from alb_oidc.dev.serving import serving as serve
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import DevUser
 
-__all__ = ["dev_stack", "echo_app", "login", "require", "serve"]
+__all__ = ["authenticate", "dev_stack", "echo_app", "login", "require", "serve"]
+
+
+def authenticate(config: ALBConfig, headers: dict[str, str]) -> Any:
+    """Run `ALBAuthenticator(config)` on `headers`, as the middleware would: the user or raise."""
+
+    async def run() -> Any:
+        authenticator = ALBAuthenticator(config)
+        try:
+            raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+            return await authenticator.authenticate(raw)
+        finally:
+            await authenticator.aclose()
+
+    return asyncio.run(run())
 
 
 def require(available: bool, component: str) -> None:

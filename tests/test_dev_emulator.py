@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from alb_oidc import ALBAuthenticator, ConfigurationError
+from alb_oidc import ConfigurationError
 from alb_oidc.dev import DEV_SIGNER_ARN, ALBEmulator, EmulatorSettings
 from alb_oidc.dev.serving import bind
 from alb_oidc.dev.stack import DevStack
@@ -20,7 +19,7 @@ from alb_oidc.dev.users import DevUser, demo_users, hash_password
 from alb_oidc.tokens import parse_data_token
 
 from .conftest import START, Clock
-from .servers import dev_stack, login, serve
+from .servers import authenticate, dev_stack, login, serve
 
 pytestmark = pytest.mark.integration
 
@@ -50,18 +49,6 @@ def echoed(response: httpx2.Response) -> dict[str, Any]:
     document: dict[str, Any] = response.json()
     document["headers"] = dict(document["headers"])
     return document
-
-
-def authenticate(stack: DevStack, headers: dict[str, str]) -> Any:
-    async def run() -> Any:
-        authenticator = ALBAuthenticator(stack.app_config())
-        try:
-            raw = [(name.encode(), value.encode()) for name, value in headers.items()]
-            return await authenticator.authenticate(raw)
-        finally:
-            await authenticator.aclose()
-
-    return asyncio.run(run())
 
 
 def test_an_anonymous_request_is_redirected_to_the_idp(stack: DevStack) -> None:
@@ -99,7 +86,7 @@ def test_after_login_the_app_gets_verifiable_alb_headers(
         "username": "alice",
         "iss": stack.idp.issuer,  # type: ignore[union-attr]
     }
-    user = authenticate(stack, headers)
+    user = authenticate(stack.app_config(), headers)
     assert user.sub == alice.sub
     assert user.scopes == {"openid", "tasks/read", "tasks/write"}
     assert user.groups == {"admins"}

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import subprocess
 import sys
@@ -19,11 +18,11 @@ import pytest
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from alb_oidc import AccessTokenError, ALBAuthenticator, ALBConfig, CognitoConfig
+from alb_oidc import AccessTokenError, ALBConfig, CognitoConfig
 from alb_oidc.dev.serving import bind
 from alb_oidc.testing import FakeALB
 
-from .servers import dev_stack, require, serve
+from .servers import authenticate, dev_stack, require, serve
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +32,6 @@ def _import(name: str) -> Any:
         return __import__(name, fromlist=["_"])
     except ImportError:
         return None
-
-
-def authenticate(config: ALBConfig, headers: dict[str, str]) -> Any:
-    async def run() -> Any:
-        authenticator = ALBAuthenticator(config)
-        try:
-            raw = [(name.encode(), value.encode()) for name, value in headers.items()]
-            return await authenticator.authenticate(raw)
-        finally:
-            await authenticator.aclose()
-
-    return asyncio.run(run())
 
 
 # -- oidc-provider-mock behind the emulator ------------------------------------------------

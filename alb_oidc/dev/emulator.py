@@ -24,7 +24,6 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import httpx2
-import jwt
 from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -32,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig
 from ..errors import ConfigurationError
+from .oidc import IdPError, OIDCClient
 from .pages import message_page
 from .proxy import forward
 from .sessions import MAX_SHARDS, CookieTooLargeError, SealedCookie, cookie_header, expire_header
@@ -43,10 +43,7 @@ CALLBACK_PATH = "/oauth2/idpresponse"
 KEY_PATH = "/.alb-oidc-dev/keys/"
 _LOGIN_COOKIE = "ALBOIDCDevLogin"
 _LOGIN_LIFETIME = 900
-
-
-class IdPError(Exception):
-    """The identity provider answered something the emulator cannot use."""
+_ENDPOINT_NAMES = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")
 
 
 @dataclass(frozen=True)
@@ -118,7 +115,14 @@ class ALBEmulator:
         self._client = http_client
         self._owns_client = http_client is None
         self._cookies = SealedCookie(self.signer.cookie_key(), clock=clock)
-        self._endpoints: dict[str, str] | None = None
+        explicit = {name: getattr(settings, name) for name in _ENDPOINT_NAMES}
+        self._oidc = OIDCClient(
+            settings.issuer,
+            settings.client_id,
+            settings.client_secret,
+            endpoints=explicit if all(explicit.values()) else None,
+            clock=clock,
+        )
         self._tokens: TTLCache[str, tuple[str, int]] = TTLCache(
             maxsize=4096, ttl=settings.data_token_lifetime / 2, timer=clock
         )
@@ -249,55 +253,9 @@ class ALBEmulator:
 
     # -- login -------------------------------------------------------------------------------
 
-    async def _discover(self) -> dict[str, str]:
-        if self._endpoints is None:
-            settings = self.settings
-            if settings.authorization_endpoint and settings.token_endpoint:
-                endpoints = {
-                    "authorization_endpoint": settings.authorization_endpoint,
-                    "token_endpoint": settings.token_endpoint,
-                    "userinfo_endpoint": settings.userinfo_endpoint or "",
-                    "token_endpoint_auth": "client_secret_basic",
-                }
-            else:
-                document = await self._json(
-                    "GET", f"{settings.issuer.rstrip('/')}/.well-known/openid-configuration"
-                )
-                if document.get("issuer") != settings.issuer:
-                    raise IdPError("discovery names another issuer")
-                methods = document.get("token_endpoint_auth_methods_supported", [])
-                endpoints = {
-                    name: str(document.get(name, ""))
-                    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")
-                }
-                endpoints["token_endpoint_auth"] = (
-                    "client_secret_post"
-                    if methods and "client_secret_basic" not in methods
-                    else "client_secret_basic"
-                )
-            if not all(endpoints.values()):
-                raise IdPError("the IdP does not publish all of its endpoints")
-            self._endpoints = endpoints
-        return self._endpoints
-
-    async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx2.HTTPError as exc:
-            raise IdPError(f"{url} is unreachable") from exc
-        if response.status_code != 200:
-            raise IdPError(f"{url} answered {response.status_code}")
-        try:
-            document = response.json()
-        except ValueError as exc:
-            raise IdPError(f"{url} did not answer JSON") from exc
-        if not isinstance(document, dict):
-            raise IdPError(f"{url} did not answer a JSON object")
-        return document
-
     async def _start_login(self, request: Request) -> Response:
         try:
-            endpoints = await self._discover()
+            endpoints = await self._oidc.endpoints(self.client)
         except IdPError as exc:
             return message_page("Bad gateway", f"Identity provider: {exc}.", status_code=502)
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -314,8 +272,12 @@ class ALBEmulator:
         response = RedirectResponse(
             f"{endpoints['authorization_endpoint']}?{urlencode(query)}", status_code=302
         )
-        pending = {"state": state, "nonce": nonce, "target": target}
-        pending["exp"] = int(self.clock()) + _LOGIN_LIFETIME  # type: ignore[assignment]
+        pending = {
+            "state": state,
+            "nonce": nonce,
+            "target": target,
+            "exp": int(self.clock()) + _LOGIN_LIFETIME,
+        }
         for name, value in self._cookies.seal(_LOGIN_COOKIE, pending):
             response.raw_headers.append(
                 cookie_header(name, value, max_age=_LOGIN_LIFETIME, secure=_secure(request))
@@ -343,15 +305,20 @@ class ALBEmulator:
                 "Sign-in failed", f"The IdP said: {reason}", status_code=401, link="/"
             )
         try:
-            claims, access_token, lifetime = await self._redeem(request, params["code"], pending)
+            login = await self._oidc.redeem(
+                self.client,
+                params["code"],
+                redirect_uri=self._redirect_uri(request),
+                nonce=str(pending["nonce"]),
+            )
         except IdPError as exc:
             return message_page("Sign-in failed", f"Identity provider: {exc}.", status_code=401)
         now = int(self.clock())
         session = {
             "sid": secrets.token_urlsafe(16),
-            "claims": claims,
-            "access_token": access_token,
-            "access_exp": now + lifetime,
+            "claims": login.claims,
+            "access_token": login.access_token,
+            "access_exp": now + login.lifetime,
             "exp": now + self.settings.session_timeout,
         }
         try:
@@ -373,50 +340,6 @@ class ALBEmulator:
                 response.raw_headers.append(expire_header(name, secure=secure))
         response.raw_headers.append(expire_header(f"{_LOGIN_COOKIE}-0", secure=secure))
         return response
-
-    async def _redeem(
-        self, request: Request, code: str, pending: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], str, int]:
-        """Code -> tokens -> checked ID token -> userinfo claims, access token, its lifetime."""
-        endpoints = await self._discover()
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": self._redirect_uri(request),
-            "client_id": self.settings.client_id,
-        }
-        auth: tuple[str, str] | None = (self.settings.client_id, self.settings.client_secret)
-        if endpoints["token_endpoint_auth"] == "client_secret_post":  # noqa: S105 - a method
-            form["client_secret"] = self.settings.client_secret
-            auth = None
-        tokens = await self._json("POST", endpoints["token_endpoint"], data=form, auth=auth)
-        access_token, id_token = tokens.get("access_token"), tokens.get("id_token")
-        if not isinstance(access_token, str) or not isinstance(id_token, str):
-            raise IdPError("the token endpoint did not return an access token and an ID token")
-        # The ID token came straight from the token endpoint (OIDC Core 3.1.3.7: the channel
-        # stands in for the signature); its claims must still be ours.
-        try:
-            identity = jwt.decode(
-                id_token,
-                options={"verify_signature": False},
-                audience=self.settings.client_id,
-                issuer=self.settings.issuer,
-                leeway=30,
-            )
-        except jwt.PyJWTError as exc:
-            raise IdPError(f"the ID token was refused ({exc})") from exc
-        if identity.get("nonce") != pending["nonce"]:
-            raise IdPError("the ID token's nonce does not match")
-        claims = await self._json(
-            "GET",
-            endpoints["userinfo_endpoint"],
-            headers={"Authorization": f"Bearer {access_token}"},
-        )
-        if claims.get("sub") != identity.get("sub"):
-            raise IdPError("userinfo is about another subject than the ID token")
-        expires_in = tokens.get("expires_in", 3600)
-        lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else 3600
-        return claims, access_token, lifetime
 
 
 def _secure(request: Request) -> bool:

@@ -201,7 +201,6 @@ class DevIdP:
             return _redirect(redirect_uri, error="invalid_scope", state=state)
 
         user = self._signed_in_user(request)
-        response: Response | None = None
         if request.method == "POST":
             try:
                 form = await _form(request)

@@ -20,13 +20,16 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .authenticator import ALBAuthenticator
 from .config import ALBConfig
 from .errors import ALBOIDCError, AuthError, ConfigurationError
 from .tokens import parse_data_token
+
+if TYPE_CHECKING:
+    from .dev.stack import DevStack
 
 
 def _read_token(value: str) -> str:
@@ -68,7 +71,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _stack(args: argparse.Namespace, **kwargs: Any) -> Any:
+def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
     from .dev.signer import DevSigner  # noqa: PLC0415 - the dev tools load only when asked for
     from .dev.stack import DevStack  # noqa: PLC0415
     from .dev.users import load_users  # noqa: PLC0415
@@ -82,7 +85,7 @@ def _stack(args: argparse.Namespace, **kwargs: Any) -> Any:
     )
 
 
-def _serve_until_signal(stack: Any, banner: str) -> int:
+def _serve_until_signal(stack: DevStack, banner: str) -> int:
     """Start `stack`, print `banner`, and stop cleanly on Ctrl-C or SIGTERM."""
     stop = threading.Event()
     previous = {
@@ -102,16 +105,17 @@ def _serve_until_signal(stack: Any, banner: str) -> int:
     return 0
 
 
-def _banner(stack: Any, title: str) -> list[str]:
+def _banner(stack: DevStack, title: str) -> list[str]:
     from .dev.signer import DEV_SIGNER_ARN  # noqa: PLC0415
+    from .dev.users import DEMO_PASSWORDS  # noqa: PLC0415
 
     lines = [
         f"alb-oidc {title}: a LOCAL DEVELOPMENT EMULATOR, not an AWS load balancer.",
         f"  Open        {stack.url}/",
     ]
     if stack.idp is not None:
-        known = {"alice": "alice", "bob": "bob"} if stack.demo_users else {}
-        for user in stack.users:
+        known = DEMO_PASSWORDS if stack.demo_users else {}
+        for user in stack.users or ():
             password = known.get(user.username, "(from your users file)")
             lines.append(
                 f"  User        {user.username} / {password}   groups: "

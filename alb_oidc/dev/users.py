@@ -28,7 +28,17 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["DevUser", "demo_users", "hash_password", "load_users", "verify_password"]
+__all__ = [
+    "DEMO_PASSWORDS",
+    "DevUser",
+    "demo_users",
+    "hash_password",
+    "load_users",
+    "verify_password",
+]
+
+#: The demo users' passwords (printed by `alb-oidc demo`): each is the username.
+DEMO_PASSWORDS = {"alice": "alice", "bob": "bob"}
 
 # scrypt cost: interactive-login strength (RFC 7914 suggests N=2**14, r=8, p=1) and about 16 MB.
 _N, _R, _P = 2**14, 8, 1
@@ -110,7 +120,7 @@ def demo_users() -> list[DevUser]:
     return [
         DevUser(
             username="alice",
-            password_hash=hash_password("alice"),
+            password_hash=hash_password(DEMO_PASSWORDS["alice"]),
             email="alice@example.com",
             groups=("admins",),
             scopes=("openid", "tasks/read", "tasks/write"),
@@ -118,7 +128,7 @@ def demo_users() -> list[DevUser]:
         ),
         DevUser(
             username="bob",
-            password_hash=hash_password("bob"),
+            password_hash=hash_password(DEMO_PASSWORDS["bob"]),
             email="bob@example.com",
             scopes=("openid", "tasks/read"),
             claims={"name": "Bob Example"},

@@ -159,6 +159,7 @@ class ALBEmulator:
 
     @property
     def client(self) -> httpx2.AsyncClient:
+        """The HTTP client for the IdP and the upstream (created on first use if not given)."""
         if self._client is None:
             self._client = httpx2.AsyncClient(timeout=self.settings.timeout)
         return self._client

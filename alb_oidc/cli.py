@@ -141,7 +141,6 @@ def _dev(args: argparse.Namespace) -> int:
         "on_unauthenticated": args.on_unauthenticated,
         "session_cookie": args.session_cookie,
         "session_timeout": args.session_timeout,
-        "public_paths": tuple(args.public),
     }
     if args.issuer:
         secret = args.client_secret or os.environ.get("ALB_OIDC_DEV_CLIENT_SECRET")

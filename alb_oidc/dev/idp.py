@@ -148,12 +148,6 @@ class DevIdP:
         """Where the IdP serves its JWKS (for `CognitoConfig.jwks_url`)."""
         return f"{self.issuer}/.well-known/jwks.json"
 
-    def logout_url(self, client_id: str, logout_uri: str) -> str:
-        """The Cognito-style logout URL: ends the IdP session, then goes to `logout_uri`."""
-        return (
-            f"{self.issuer}/logout?{urlencode({'client_id': client_id, 'logout_uri': logout_uri})}"
-        )
-
     # -- endpoints ---------------------------------------------------------------------------
 
     async def _discovery(self, request: Request) -> Response:
@@ -200,7 +194,7 @@ class DevIdP:
         if "openid" not in requested:
             return _redirect(redirect_uri, error="invalid_scope", state=state)
 
-        user = self._signed_in_user(request)
+        action = f"{request.url.path}?{request.url.query}"
         if request.method == "POST":
             try:
                 form = await _form(request)
@@ -210,12 +204,12 @@ class DevIdP:
             user = await self._check_password(username, password)
             if user is None:
                 return login_page(
-                    f"{request.url.path}?{request.url.query}",
-                    error="Incorrect username or password.",
-                    username=username,
+                    action, error="Incorrect username or password.", username=username
                 )
+        else:
+            user = self._signed_in_user(request)
         if user is None:
-            return login_page(f"{request.url.path}?{request.url.query}")
+            return login_page(action)
         code = secrets.token_urlsafe(32)
         self._codes[code] = _Grant(
             client_id=client.client_id,

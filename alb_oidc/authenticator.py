@@ -9,13 +9,13 @@ that depends on the verified `sub`.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx2
 
+from .cache import ResultCache
 from .config import ALBConfig
 from .errors import (
     AccessTokenError,
@@ -25,16 +25,22 @@ from .errors import (
 )
 from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher
 from .tokens import (
-    access_token_kid,
+    DataToken,
     check_data_token,
     decode_access_token_unverified,
+    parse_access_token,
     parse_data_token,
     verify_access_token,
     verify_data_signature,
 )
 from .user import ALBUser
 
-__all__ = ["MAX_HEADER_BYTES", "ALBAuthenticator"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "ALBAuthenticator",
+    "check_header_characters",
+    "extract_auth_headers",
+]
 
 #: An auth header longer than this is refused (the ALB's own limit on claims is far below it).
 MAX_HEADER_BYTES = 16 * 1024
@@ -43,7 +49,8 @@ _DATA = b"x-amzn-oidc-data"
 _ACCESS = b"x-amzn-oidc-accesstoken"
 _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
-_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
+_CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
 
 
 def extract_auth_headers(
@@ -51,24 +58,36 @@ def extract_auth_headers(
 ) -> tuple[bytes | None, bytes | None, bytes | None]:
     """The (data, access token, identity) header values of an ASGI header list, or None each.
 
-    A duplicated header, a comma-joined value (what proxies make of duplicates), an oversized
-    one, or a value with control characters raises `HeaderError`.
+    A duplicated header, a comma-joined value (what proxies make of duplicates) or an oversized
+    one raises `HeaderError`. Control characters are refused later: in the tokens by their
+    strict parsers, in the identity header by `check_header_characters`.
     """
     found: list[bytes | None] = [None, None, None]
     for name, value in headers:
-        index = _AUTH_HEADERS.get(name.lower())
+        index = _AUTH_HEADERS.get(name)
         if index is None:
-            continue
+            # ASGI servers lowercase names; only lowercase the few that could be ours anyway.
+            if len(name) not in _AUTH_HEADER_LENGTHS:
+                continue
+            index = _AUTH_HEADERS.get(name.lower())
+            if index is None:
+                continue
         if found[index] is not None:
             raise HeaderError("authentication header is duplicated")
         if len(value) > MAX_HEADER_BYTES:
             raise HeaderError("authentication header is too large")
         if b"," in value:
             raise HeaderError("authentication header holds several values")
-        if _CONTROL.search(value):
-            raise HeaderError("authentication header has control characters")
         found[index] = value
     return found[0], found[1], found[2]
+
+
+def check_header_characters(*values: bytes | None) -> None:
+    """Raise `HeaderError` if a value holds a control character (0x00-0x1f or 0x7f)."""
+    for value in values:
+        # Map every control character to NUL, then look for NUL: one C pass over the bytes.
+        if value is not None and b"\0" in value.translate(_CONTROL_TO_NUL):
+            raise HeaderError("authentication header has control characters")
 
 
 def _ascii(raw: bytes) -> str:
@@ -101,24 +120,43 @@ class ALBAuthenticator:
         self.jwks = (
             CognitoJWKS(config.cognito, self._fetcher, self._clock) if config.cognito else None
         )
+        #: Verified users by the exact (data, access token) header bytes; see `alb_oidc.cache`.
+        self.results: ResultCache[tuple[bytes, bytes | None], tuple[ALBUser, bytes]] = ResultCache(
+            config.result_cache_size, config.result_cache_ttl
+        )
 
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
         """The verified user, or None if the request carries none of the ALB's auth headers.
 
-        Raises an `AuthError` subclass for anything else.
+        Raises an `AuthError` subclass for anything else. A request whose data and access token
+        bytes were verified before (and are still valid) is answered from the result cache.
         """
         data, access, identity = extract_auth_headers(headers)
         if data is None:
             if access is not None or identity is not None:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             return None
-        claims = await self.verify_data_token(data)
-        sub = claims["sub"]
-        if identity is not None and identity != sub.encode("utf-8"):
+        now = self._clock()
+        cached = self.results.get((data, access), now)
+        if cached is not None:
+            user, sub = cached
+            if identity is not None and identity != sub:
+                raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+            return user
+        # The data and access tokens' parsers refuse every byte outside base64url and `.`.
+        check_header_characters(identity)
+        token = await self._verified_data_token(data, now)
+        sub = token.sub.encode("utf-8")
+        if identity is not None and identity != sub:
             raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
-        access_claims = await self._access_claims(access, sub)
+        valid_until = token.exp + self.config.leeway
+        access_claims = await self._access_claims(access, token.sub, now)
         verified = self.config.cognito is not None
-        return ALBUser(claims, access_claims, access_token_verified=verified)
+        if verified and access_claims is not None:
+            valid_until = min(valid_until, float(access_claims["exp"]) + self.config.leeway)
+        user = ALBUser(token.claims, access_claims, access_token_verified=verified)
+        self.results.put((data, access), (user, sub), now=now, valid_until=valid_until)
+        return user
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
@@ -128,14 +166,20 @@ class ALBAuthenticator:
         return user
 
     async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
-        """Verify an `x-amzn-oidc-data` value and return its claims."""
-        token = parse_data_token(raw)
-        url = check_data_token(token, self.config, now=self._clock())
-        key = await self.alb_keys.get(url, token.kid)
-        verify_data_signature(token, key)
+        """Verify an `x-amzn-oidc-data` value in full (no result cache) and return its claims."""
+        token = await self._verified_data_token(raw, self._clock())
         return dict(token.claims)
 
-    async def _access_claims(self, raw: bytes | None, sub: str) -> dict[str, Any] | None:
+    async def _verified_data_token(self, raw: bytes | str, now: float) -> DataToken:
+        token = parse_data_token(raw)
+        url = check_data_token(token, self.config, now=now)
+        key = self.alb_keys.cached(url) or await self.alb_keys.get(url, token.kid)
+        verify_data_signature(token, key)
+        return token
+
+    async def _access_claims(
+        self, raw: bytes | None, sub: str, now: float
+    ) -> dict[str, Any] | None:
         cognito = self.config.cognito
         if cognito is None or self.jwks is None:
             if raw is None or not self.config.insecure_decode_unverified_access_token:
@@ -146,11 +190,9 @@ class ALBAuthenticator:
             return claims
         if raw is None:
             raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
-        token = _ascii(raw)
-        key = await self.jwks.get(access_token_kid(token))
-        return verify_access_token(
-            token, key, cognito, sub=sub, now=self._clock(), leeway=self.config.leeway
-        )
+        token = parse_access_token(raw)
+        key = await self.jwks.get(token.kid)
+        return verify_access_token(token, key, cognito, sub=sub, now=now, leeway=self.config.leeway)
 
     async def warm_up(self) -> None:
         """Fetch what can be fetched ahead of traffic (the user pool's JWKS). Never raises."""

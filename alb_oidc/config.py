@@ -163,6 +163,8 @@ class ALBConfig:
     key_fetch_timeout: float = 5.0
     key_failure_ttl: float = 30.0
     max_key_fetches_per_minute: int = 30
+    result_cache_size: int = 4096
+    result_cache_ttl: float = 300.0
     insecure_decode_unverified_access_token: bool = False
     #: signer ARN -> key URL template with `{region}` filled in (derived, not a parameter).
     key_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
@@ -213,6 +215,16 @@ class ALBConfig:
             raise ConfigurationError(
                 f"max_key_fetches_per_minute must be an integer from 1 to 6000: {rate!r}"
             )
+        size = self.result_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 1_000_000:
+            raise ConfigurationError(
+                f"result_cache_size must be an integer from 0 (off) to 1000000: {size!r}"
+            )
+        _set(
+            self,
+            "result_cache_ttl",
+            _number("result_cache_ttl", self.result_cache_ttl, low=0, high=86400),
+        )
         if self.insecure_decode_unverified_access_token:
             logger.warning(
                 "alb_oidc: insecure_decode_unverified_access_token is on: scopes and groups are "
@@ -316,6 +328,8 @@ class ALBConfig:
             "session_cookie": get("SESSION_COOKIE"),
             "logout_url": get("LOGOUT_URL"),
             "key_fetch_timeout": number("KEY_FETCH_TIMEOUT", float),
+            "result_cache_size": number("RESULT_CACHE_SIZE", int),
+            "result_cache_ttl": number("RESULT_CACHE_TTL", float),
         }
         pool = get("COGNITO_USER_POOL_ID")
         if pool is not None:

@@ -21,12 +21,13 @@ from typing import Any
 
 import anyio
 import httpx2
-from cachetools import LRUCache, TTLCache
+from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
+from .cache import LRUCache
 from .config import ALBConfig, CognitoConfig
 from .errors import AccessTokenError, KeyUnavailableError
 

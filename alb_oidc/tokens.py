@@ -17,19 +17,17 @@ A data token goes through three steps:
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
@@ -45,26 +43,36 @@ from .errors import (
 )
 
 __all__ = [
+    "AccessToken",
     "DataToken",
     "access_token_kid",
     "check_data_token",
     "decode_access_token_unverified",
+    "parse_access_token",
     "parse_data_token",
     "verify_access_token",
     "verify_data_signature",
 ]
 
-# Three segments of base64url, each optionally padded with at most two `=` (the ALB's form).
-_DATA_TOKEN = re.compile(rb"([A-Za-z0-9_-]+={0,2})\.([A-Za-z0-9_-]+={0,2})\.([A-Za-z0-9_-]+={0,2})")
+_URLSAFE_ONLY = bytes.maketrans(b"-_+/", b"+/!!")
+_PADDING = (b"", b"", b"==", b"=")
+_EQUALS = ord("=")
+# The characters that may end a segment of length 4n+2 / 4n+3: those whose unused low bits are 0.
+# Anything else would let several strings decode to the same bytes.
+_CANONICAL_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_ORDER = (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551).to_bytes(
+    32, "big"
+)
+_ZERO = bytes(32)
 _ES256 = ec.ECDSA(hashes.SHA256())
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 _MAX_KID = 256
 
 
-@dataclass(frozen=True, slots=True)
-class DataToken:
+class DataToken(NamedTuple):
     """A parsed but not yet verified ALB data token."""
 
     signing_input: bytes
@@ -78,58 +86,60 @@ class DataToken:
 
 
 def _b64decode(segment: bytes) -> bytes:
-    """Decode one base64url segment, padded or not, refusing non-canonical encodings."""
-    core = segment.rstrip(b"=")
-    padding = len(segment) - len(core)
-    if len(core) % 4 == 1 or (padding and (len(core) + padding) % 4):
-        raise MalformedTokenError("token segment has invalid base64url padding")
+    """Decode one base64url segment, padded (the ALB) or not (standard JWTs), strictly.
+
+    Only the url-safe alphabet is allowed (no `+`, `/`, whitespace or inner `=`), padding must
+    complete the last quantum exactly, and the last character must not carry stray bits (else
+    several strings would decode to the same bytes).
+    """
+    size = len(segment)
+    remainder = size & 3
+    if remainder:  # unpadded: the last character is data
+        if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
+            raise MalformedTokenError("token segment is not canonical base64url")
+        segment += _PADDING[remainder]
+    elif not size:
+        raise MalformedTokenError("token segment is empty")
+    elif segment[-1] == _EQUALS:  # padded: check the last data character before the `=`s
+        twice = segment[-2] == _EQUALS
+        if segment[-3 if twice else -2] not in _CANONICAL_LAST[2 if twice else 3]:
+            raise MalformedTokenError("token segment is not canonical base64url")
     try:
-        decoded = base64.urlsafe_b64decode(core + b"=" * (-len(core) % 4))
+        # One pass maps the url-safe alphabet to the standard one and `+` `/` to a character
+        # strict mode refuses, as it refuses everything else outside the alphabet.
+        return binascii.a2b_base64(segment.translate(_URLSAFE_ONLY), strict_mode=True)
     except binascii.Error:
-        raise MalformedTokenError("token segment is not base64url") from None
-    # Leftover bits in the last character would let many byte strings decode to one value.
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != core:
-        raise MalformedTokenError("token segment is not canonical base64url")
-    return decoded
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise MalformedTokenError("token JSON has a duplicated key")
-    return result
-
-
-def _bad_constant(name: str) -> None:
-    raise MalformedTokenError("token JSON has a non-finite number")
+        raise MalformedTokenError("token segment is not canonical base64url") from None
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Strict RFC 8259 JSON (UTF-8, no NaN or Infinity, bounded depth) that must be an object.
+
+    A repeated member name keeps its last value, as RFC 7515 section 4 allows: there is one
+    parse of the signed bytes, and everything (checks and the app's claims) reads that one dict.
+    """
     try:
-        value = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_bad_constant
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
         raise MalformedTokenError(f"token {what} is not valid JSON") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise MalformedTokenError(f"token {what} is not a JSON object")
     return value
 
 
 def _timestamp(value: object, where: str) -> float:
     """A NumericDate. The ALB guide shows the header `exp` as a string of digits; accept that."""
+    if type(value) is int:  # the usual case, first
+        return float(value)
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         return float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if type(value) is float and math.isfinite(value):
+        return value
     raise MalformedTokenError(f"{where} `exp` is missing or not a number")
 
 
-def _string(mapping: Mapping[str, Any], name: str, where: str) -> str:
-    value = mapping.get(name)
-    if not isinstance(value, str) or not value:
-        raise MalformedTokenError(f"token {where} has no `{name}` string")
-    return value
+def _missing(name: str, where: str) -> MalformedTokenError:
+    return MalformedTokenError(f"token {where} has no `{name}` string")
 
 
 def parse_data_token(raw: bytes | str) -> DataToken:
@@ -139,27 +149,34 @@ def parse_data_token(raw: bytes | str) -> DataToken:
             raw = raw.encode("ascii")
         except UnicodeEncodeError:
             raise MalformedTokenError("token is not ASCII") from None
-    match = _DATA_TOKEN.fullmatch(raw)
-    if match is None:
+    segments = raw.split(b".")
+    if len(segments) != 3:
         raise MalformedTokenError("token is not three base64url segments")
-    header_segment, payload_segment, signature_segment = match.groups()
+    header_segment, payload_segment, signature_segment = segments
     signature = _b64decode(signature_segment)
     if len(signature) != 64:
         raise MalformedTokenError("signature is not 64 bytes (r || s)")
     header = _json_object(_b64decode(header_segment), "header")
     claims = _json_object(_b64decode(payload_segment), "payload")
-    header_exp = _timestamp(header.get("exp"), "header")
-    if _timestamp(claims.get("exp"), "payload") != header_exp:
+    exp = _timestamp(header.get("exp"), "header")
+    if _timestamp(claims.get("exp"), "payload") != exp:
         raise MalformedTokenError("header and payload `exp` disagree")
+    kid, signer, sub = header.get("kid"), header.get("signer"), claims.get("sub")
+    if type(kid) is not str or not kid:
+        raise _missing("kid", "header")
+    if type(signer) is not str or not signer:
+        raise _missing("signer", "header")
+    if type(sub) is not str or not sub:
+        raise _missing("sub", "payload")
     return DataToken(
-        signing_input=raw[: len(header_segment) + 1 + len(payload_segment)],
-        signature=signature,
-        header=header,
-        claims=claims,
-        kid=_string(header, "kid", "header"),
-        signer=_string(header, "signer", "header"),
-        exp=header_exp,
-        sub=_string(claims, "sub", "payload"),
+        raw[: len(header_segment) + 1 + len(payload_segment)],
+        signature,
+        header,
+        claims,
+        kid,
+        signer,
+        exp,
+        sub,
     )
 
 
@@ -190,33 +207,71 @@ def check_data_token(token: DataToken, config: ALBConfig, *, now: float) -> str:
 
 def verify_data_signature(token: DataToken, key: ec.EllipticCurvePublicKey) -> None:
     """Verify the 64-byte r || s ES256 signature over the raw `header.payload` bytes."""
-    r = int.from_bytes(token.signature[:32], "big")
-    s = int.from_bytes(token.signature[32:], "big")
-    # OpenSSL refuses these too; checking here keeps the rule visible and library-independent.
-    if not (0 < r < _P256_ORDER and 0 < s < _P256_ORDER):
+    r, s = token.signature[:32], token.signature[32:]
+    # 0 < r, s < n (compared as 32-byte big-endian strings). OpenSSL refuses these too; checking
+    # here keeps the rule visible and independent of the library underneath.
+    if not (_ZERO < r < _P256_ORDER and _ZERO < s < _P256_ORDER):
         raise SignatureError("token signature is invalid")
     try:
-        key.verify(encode_dss_signature(r, s), token.signing_input, _ES256)
+        key.verify(
+            encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big")),
+            token.signing_input,
+            _ES256,
+        )
     except InvalidSignature:
         raise SignatureError("token signature is invalid") from None
 
 
-def access_token_kid(raw: str) -> str:
-    """Return the `kid` of a Cognito access token after checking its header names RS256."""
+class AccessToken(NamedTuple):
+    """A parsed but not yet verified Cognito access token (a standard, unpadded RS256 JWT)."""
+
+    signing_input: bytes
+    signature: bytes
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    kid: str
+
+
+def parse_access_token(raw: bytes | str) -> AccessToken:
+    """Split and decode an access token; check its header names RS256 and a `kid`.
+
+    Verifies nothing else (`AccessTokenError`). The same strict base64url and JSON rules as
+    for the data token apply; the header is checked before the rest is decoded.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if not raw.isascii():
+        raise AccessTokenError("access token is not ASCII")
+    segments = raw.split(b".")
+    if len(segments) != 3:
+        raise AccessTokenError("access token is not a JWT")
+    header_segment, payload_segment, signature_segment = segments
     try:
-        header = jwt.get_unverified_header(raw)
-    except jwt.InvalidTokenError:
+        header = _json_object(_b64decode(header_segment), "header")
+    except MalformedTokenError:
         raise AccessTokenError("access token is not a JWT") from None
     if header.get("alg") != "RS256":
         raise AccessTokenError("access token `alg` must be RS256")
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > _MAX_KID:
+    if type(kid) is not str or not kid or len(kid) > _MAX_KID:
         raise AccessTokenError("access token has no usable `kid`")
-    return kid
+    try:
+        claims = _json_object(_b64decode(payload_segment), "payload")
+        signature = _b64decode(signature_segment)
+    except MalformedTokenError:
+        raise AccessTokenError("access token is malformed") from None
+    return AccessToken(
+        raw[: len(header_segment) + 1 + len(payload_segment)], signature, header, claims, kid
+    )
+
+
+def access_token_kid(raw: bytes | str) -> str:
+    """Return the `kid` of a Cognito access token after checking its header names RS256."""
+    return parse_access_token(raw).kid
 
 
 def verify_access_token(
-    raw: str,
+    token: AccessToken | bytes | str,
     key: RSAPublicKey,
     cognito: CognitoConfig,
     *,
@@ -226,27 +281,17 @@ def verify_access_token(
 ) -> dict[str, Any]:
     """Verify a Cognito access token's RS256 signature and claims; return its claims.
 
-    Checks `iss`, `token_use == "access"`, `client_id`, `exp` (with `leeway`, against `now`) and
-    that `sub` equals the verified data token's `sub`.
+    Checks the signature with `key` (PKCS #1 v1.5, SHA-256), then `iss`, `token_use ==
+    "access"`, `client_id`, `exp` (with `leeway`, against `now`) and that `sub` equals the
+    verified data token's `sub`. `token` may be raw or already parsed by `parse_access_token`.
     """
+    if not isinstance(token, AccessToken):
+        token = parse_access_token(token)
     try:
-        claims: dict[str, Any] = jwt.decode(
-            raw,
-            key,
-            algorithms=["RS256"],
-            # Time and audience are checked below, against the injected clock; Cognito access
-            # tokens carry `client_id` instead of `aud`.
-            options={
-                "verify_exp": False,
-                "verify_iat": False,
-                "verify_nbf": False,
-                "verify_aud": False,
-            },
-        )
-    except jwt.InvalidSignatureError:
+        key.verify(token.signature, token.signing_input, _PKCS1, _SHA256)
+    except InvalidSignature:
         raise AccessTokenError("access token signature is invalid") from None
-    except jwt.InvalidTokenError:
-        raise AccessTokenError("access token is malformed") from None
+    claims = dict(token.claims)
     if claims.get("iss") != cognito.issuer:
         raise AccessTokenError("access token `iss` is not the configured user pool")
     if claims.get("token_use") != "access":

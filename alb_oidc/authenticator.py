@@ -38,7 +38,7 @@ from .user import ALBUser
 __all__ = [
     "MAX_HEADER_BYTES",
     "ALBAuthenticator",
-    "check_header_characters",
+    "check_header_values",
     "extract_auth_headers",
 ]
 
@@ -58,9 +58,8 @@ def extract_auth_headers(
 ) -> tuple[bytes | None, bytes | None, bytes | None]:
     """The (data, access token, identity) header values of an ASGI header list, or None each.
 
-    A duplicated header, a comma-joined value (what proxies make of duplicates) or an oversized
-    one raises `HeaderError`. Control characters are refused later: in the tokens by their
-    strict parsers, in the identity header by `check_header_characters`.
+    A duplicated header raises `HeaderError`. The values themselves are checked by
+    `check_header_values`, which the authenticator skips for bytes it has verified before.
     """
     found: list[bytes | None] = [None, None, None]
     for name, value in headers:
@@ -74,19 +73,22 @@ def extract_auth_headers(
                 continue
         if found[index] is not None:
             raise HeaderError("authentication header is duplicated")
-        if len(value) > MAX_HEADER_BYTES:
-            raise HeaderError("authentication header is too large")
-        if b"," in value:
-            raise HeaderError("authentication header holds several values")
         found[index] = value
     return found[0], found[1], found[2]
 
 
-def check_header_characters(*values: bytes | None) -> None:
-    """Raise `HeaderError` if a value holds a control character (0x00-0x1f or 0x7f)."""
+def check_header_values(*values: bytes | None) -> None:
+    """Refuse (`HeaderError`) an oversized value, a comma-joined one (what proxies make of
+    duplicates) or one with a control character (0x00-0x1f, 0x7f)."""
     for value in values:
+        if value is None:
+            continue
+        if len(value) > MAX_HEADER_BYTES:
+            raise HeaderError("authentication header is too large")
+        if b"," in value:
+            raise HeaderError("authentication header holds several values")
         # Map every control character to NUL, then look for NUL: one C pass over the bytes.
-        if value is not None and b"\0" in value.translate(_CONTROL_TO_NUL):
+        if b"\0" in value.translate(_CONTROL_TO_NUL):
             raise HeaderError("authentication header has control characters")
 
 
@@ -120,8 +122,8 @@ class ALBAuthenticator:
         self.jwks = (
             CognitoJWKS(config.cognito, self._fetcher, self._clock) if config.cognito else None
         )
-        #: Verified users by the exact (data, access token) header bytes; see `alb_oidc.cache`.
-        self.results: ResultCache[tuple[bytes, bytes | None], tuple[ALBUser, bytes]] = ResultCache(
+        #: Verified users by the exact data (and access) token bytes; see `alb_oidc.cache`.
+        self.results: ResultCache[bytes, tuple[ALBUser, bytes]] = ResultCache(
             config.result_cache_size, config.result_cache_ttl
         )
 
@@ -137,14 +139,13 @@ class ALBAuthenticator:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             return None
         now = self._clock()
-        cached = self.results.get((data, access), now)
+        cached = self.results.get(data, now, access)
         if cached is not None:
             user, sub = cached
             if identity is not None and identity != sub:
                 raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
             return user
-        # The data and access tokens' parsers refuse every byte outside base64url and `.`.
-        check_header_characters(identity)
+        check_header_values(data, access, identity)
         token = await self._verified_data_token(data, now)
         sub = token.sub.encode("utf-8")
         if identity is not None and identity != sub:
@@ -155,7 +156,7 @@ class ALBAuthenticator:
         if verified and access_claims is not None:
             valid_until = min(valid_until, float(access_claims["exp"]) + self.config.leeway)
         user = ALBUser(token.claims, access_claims, access_token_verified=verified)
-        self.results.put((data, access), (user, sub), now=now, valid_until=valid_until)
+        self.results.put(data, (user, sub), now=now, valid_until=valid_until, extra=access)
         return user
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:

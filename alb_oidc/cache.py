@@ -70,31 +70,32 @@ class LRUCache(Generic[K, V]):
 class ResultCache(Generic[K, V]):
     """Verified results keyed by the exact bytes they were verified from (see the module doc).
 
-    `maxsize` 0 turns the cache off. `get(key, now)` returns a value only while
-    `now <= expires_at`, where `put` computed `expires_at` as the earliest of the tokens' expiry
-    (`exp + leeway`) and `now + ttl`.
+    An entry is found by `key` (hashed) and must also match `extra` (compared, not hashed: the
+    access token rides along with the data token, so only the data token is hashed). `maxsize`
+    or `ttl` 0 turns the cache off. `get` returns a value only while `now <= expires_at`, where
+    `put` computed `expires_at` as the earlier of `valid_until` and `now + ttl`.
     """
 
     __slots__ = ("_entries", "hits", "misses", "ttl")
 
     def __init__(self, maxsize: int, ttl: float) -> None:
-        self._entries: LRUCache[K, tuple[V, float]] | None = (
+        self._entries: LRUCache[K, tuple[V, float, object]] | None = (
             LRUCache(maxsize) if maxsize > 0 and ttl > 0 else None
         )
         self.ttl = ttl
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: K, now: float) -> V | None:
-        """The result stored for exactly `key`, if it is still valid at `now`."""
+    def get(self, key: K, now: float, extra: object = None) -> V | None:
+        """The result stored for exactly `key` and `extra`, if it is still valid at `now`."""
         entries = self._entries
         if entries is None:
             return None
         entry = entries.get(key)
-        if entry is None:
+        if entry is None or entry[2] != extra:
             self.misses += 1
             return None
-        value, expires_at = entry
+        value, expires_at, _ = entry
         if now > expires_at:
             entries.pop(key)
             self.misses += 1
@@ -102,10 +103,12 @@ class ResultCache(Generic[K, V]):
         self.hits += 1
         return value
 
-    def put(self, key: K, value: V, *, now: float, valid_until: float) -> None:
+    def put(
+        self, key: K, value: V, *, now: float, valid_until: float, extra: object = None
+    ) -> None:
         """Store a result verified at `now` and valid (by its tokens) until `valid_until`."""
         if self._entries is not None and now <= valid_until:
-            self._entries[key] = (value, min(valid_until, now + self.ttl))
+            self._entries[key] = (value, min(valid_until, now + self.ttl), extra)
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)

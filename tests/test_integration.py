@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import anyio
 import httpx2
 import pytest
 from starlette.applications import Starlette
@@ -13,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alb_oidc import ALBAuthMiddleware, ALBConfig, CognitoConfig
+from alb_oidc import ALBAuthenticator, ALBAuthMiddleware, ALBConfig, CognitoConfig
 from alb_oidc.testing import FakeALB
 
 from .servers import serve
@@ -124,3 +126,25 @@ def test_key_server_outage_is_503_and_recovers(stack: tuple[FakeALB, KeyServer, 
         assert client.get("/me", headers=alb.headers()).status_code == 200
         keys.failing = True  # the key is cached now: an outage no longer matters
         assert client.get("/me", headers=alb.headers()).status_code == 200
+
+
+def test_a_thousand_concurrent_first_requests_cause_one_key_fetch() -> None:
+    alb = FakeALB()
+    keys = KeyServer(alb)
+    with serve(keys) as key_base:
+        config = alb.config(cognito=False, key_url=f"{key_base}/keys/{{kid}}")
+        requests = [
+            [(b"x-amzn-oidc-data", alb.data_token(f"user-{index}").encode())]
+            for index in range(1000)
+        ]
+
+        async def run() -> list[object]:
+            authenticator = ALBAuthenticator(config)
+            try:
+                return await asyncio.gather(*(authenticator.authenticate(r) for r in requests))
+            finally:
+                await authenticator.aclose()
+
+        users = anyio.run(run)
+    assert sorted(user.sub for user in users) == sorted(f"user-{i}" for i in range(1000))
+    assert keys.requests == [f"/keys/{alb.kid}"]

@@ -1,0 +1,118 @@
+"""The tokens every contender verifies: ALB-sized, realistic, made once per run.
+
+A real data token carries the IdP's userinfo; with Cognito that is `sub`, `email`,
+`email_verified` (the string "true"), `username` and often `name`, which (with the header's ARN,
+issuer and client) puts a token at about 850 bytes; federated users' `identities` add more.
+The same claims are signed in the ALB's padded format (what we verify) and in the standard
+unpadded format (what PyJWT accepts).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwt.algorithms import ECAlgorithm
+
+from alb_oidc import ALBConfig
+from alb_oidc.testing import FakeALB
+
+
+def userinfo(index: int) -> dict[str, Any]:
+    """Claims shaped like a Cognito user pool's userinfo (what the ALB puts in the payload)."""
+    return {
+        "sub": str(uuid.UUID(int=index + 1)),
+        "email_verified": "true",
+        "email": f"user{index:06d}@example.com",
+        "username": str(uuid.UUID(int=index + 1)),
+        "name": f"Example User {index:06d}",
+    }
+
+
+@dataclass
+class TokenSet:
+    """`count` users' tokens from one fake ALB, valid for an hour from now.
+
+    One more user is minted at index `count` (the spare): its request warms the key caches
+    without touching the tokens being measured.
+    """
+
+    count: int
+    with_access: bool = True
+    alb: FakeALB = field(init=False)
+    data: list[bytes] = field(init=False, default_factory=list)
+    standard: list[str] = field(init=False, default_factory=list)
+    access: list[bytes] = field(init=False, default_factory=list)
+    subs: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.alb = FakeALB(token_lifetime=3600, clock=time.time)
+        for index in range(self.count + 1):
+            self.add(index)
+
+    def add(self, index: int) -> None:
+        """Mint user `index`'s tokens."""
+        claims = userinfo(index)
+        sub = claims["sub"]
+        self.subs.append(sub)
+        self.data.append(self.alb.data_token(sub, claims=claims).encode("ascii"))
+        self.standard.append(self.alb.data_token(sub, claims=claims, padded=False))
+        if self.with_access:
+            scopes = ("openid", "email", "profile", "tasks/read", "tasks/write")
+            token = self.alb.access_token(sub, scopes=scopes, groups=("admins", "staff"))
+            self.access.append(token.encode("ascii"))
+
+    def config(self, **overrides: Any) -> ALBConfig:
+        """The config that trusts these tokens (Cognito included when access tokens exist)."""
+        return self.alb.config(cognito=self.with_access, **overrides)
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The ALB public key."""
+        return self.alb.alb_key.public_key()
+
+    def jwk(self) -> dict[str, Any]:
+        """The ALB key as the JWK that aws-jwt-verify caches."""
+        jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(self.public_key))
+        jwk.update(kid=self.alb.kid, use="sig", alg="ES256")
+        return jwk
+
+    def headers(self, index: int) -> list[tuple[bytes, bytes]]:
+        """Request headers as an ASGI server hands them over, for user `index`."""
+        headers = [
+            (b"host", b"app.example.com"),
+            (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) bench"),
+            (b"accept", b"*/*"),
+            (b"x-forwarded-for", b"203.0.113.7"),
+            (b"x-amzn-trace-id", b"Root=1-67891233-abcdef012345678912345678"),
+            (b"x-amzn-oidc-data", self.data[index]),
+            (b"x-amzn-oidc-identity", self.subs[index].encode("ascii")),
+        ]
+        if self.with_access:
+            headers.append((b"x-amzn-oidc-accesstoken", self.access[index]))
+        return headers
+
+
+def floor_inputs(tokens: TokenSet) -> list[tuple[bytes, bytes]]:
+    """(DER signature, signing input) per token: the floor's work with nothing else around it."""
+    inputs = []
+    for raw in tokens.data:
+        signing_input, _, signature = raw.rpartition(b".")
+        sig = _unpadded_b64(signature)
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        inputs.append((der, signing_input))
+    return inputs
+
+
+def _unpadded_b64(segment: bytes) -> bytes:
+    return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+
+
+ES256 = ec.ECDSA(hashes.SHA256())

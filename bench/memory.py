@@ -1,0 +1,77 @@
+"""Row 9: resident memory after 100,000 distinct valid requests (`python -m bench.memory N`).
+
+Runs in its own process so that RSS is this workload's alone. Every request carries a data
+token never seen before (100,000 distinct tokens for 500 users, with their access tokens), as
+new bytes objects like a server makes: every cache (keys, JWKS, results) sees a stream of new
+entries and must stay bounded. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import resource
+import sys
+import time
+
+import httpx2
+
+from alb_oidc import ALBAuthenticator
+
+from .fixtures import TokenSet, userinfo
+
+USERS = 500
+
+
+def rss_mb() -> float:
+    """This process's resident set size, in MB (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def main(total: int) -> dict[str, float | int]:
+    """Authenticate `total` distinct requests; RSS after a warm-up and at the end."""
+    users = TokenSet(USERS)  # access tokens (RSA signing is slow: one per user)
+    alb = users.alb
+    authenticator = ALBAuthenticator(
+        alb.config(), http_client=httpx2.AsyncClient(transport=alb.transport())
+    )
+    warm_up = min(10_000, total // 10)
+    baseline = 0.0
+
+    async def run() -> None:
+        nonlocal baseline
+        for index in range(total):
+            if index == warm_up:
+                gc.collect()
+                baseline = rss_mb()
+            user = index % USERS
+            claims = {**userinfo(user), "nonce": index}  # a new token every time
+            data = alb.data_token(users.subs[user], claims=claims).encode("ascii")
+            headers = [
+                (b"x-amzn-oidc-data", data),
+                (b"x-amzn-oidc-accesstoken", bytes(bytearray(users.access[user]))),
+                (b"x-amzn-oidc-identity", users.subs[user].encode("ascii")),
+            ]
+            if await authenticator.authenticate(headers) is None:
+                raise RuntimeError("a valid request was not authenticated")
+
+    began = time.perf_counter()
+    asyncio.run(run())
+    gc.collect()
+    return {
+        "requests": total,
+        "warm_up": warm_up,
+        "rss_after_warm_up_mb": round(baseline, 1),
+        "rss_after_all_mb": round(rss_mb(), 1),
+        "growth_mb": round(rss_mb() - baseline, 1),
+        "result_cache_entries": len(authenticator.results),
+        "result_cache_size": authenticator.config.result_cache_size,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))

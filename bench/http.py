@@ -107,10 +107,8 @@ def _latency(output: str, percentile: str) -> float:
     return float(match[1]) * scale
 
 
-def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16) -> dict[str, Load]:
-    """Median figures of `runs` alternating wrk runs per variant."""
-    if shutil.which("wrk") is None:
-        raise WrkUnavailable("wrk is not on PATH (Debian: apt-get install wrk)")
+def write_setup(tokens: TokenSet, path: Path) -> None:
+    """The file `bench.http_app:protected` reads: what to trust and the keys to serve itself."""
     alb = tokens.alb
     setup = {
         "alb_arn": alb.alb_arn,
@@ -122,12 +120,24 @@ def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16)
         "jwks_url": alb.jwks_url,
         "jwks": alb.jwks(),
     }
+    path.write_text(json.dumps(setup), encoding="utf-8")
+
+
+def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m uvicorn target` on a free loopback port; return it and its URL."""
+    return _serve(target, setup)
+
+
+def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16) -> dict[str, Load]:
+    """Median figures of `runs` alternating wrk runs per variant."""
+    if shutil.which("wrk") is None:
+        raise WrkUnavailable("wrk is not on PATH (Debian: apt-get install wrk)")
     user = {name.decode(): value.decode() for name, value in tokens.headers(0)}
     auth = {name: value for name, value in user.items() if name.startswith("x-amzn-oidc-")}
     results: dict[str, list[Load]] = {"plain": [], "protected": [], "passthrough": []}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "setup.json"
-        path.write_text(json.dumps(setup), encoding="utf-8")
+        write_setup(tokens, path)
         servers = {name: _serve(f"bench.http_app:{name}", path) for name in results}
         try:
             for _ in range(runs):

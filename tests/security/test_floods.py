@@ -1,0 +1,91 @@
+"""Floods of random key ids: the attacker controls the unverified header, not our fetches."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import anyio
+
+from alb_oidc import ALBAuthenticator, AuthError
+from alb_oidc.testing import FakeALB, b64url
+
+from ..conftest import Clock
+
+FLOOD = 10_000
+
+
+def _as_asgi(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
+def _flood(authenticator: ALBAuthenticator, attack: list, legit: list) -> tuple[dict, int]:
+    """Send the attack requests with a legitimate one after every 100th; count outcomes."""
+    outcomes: dict[str, int] = {}
+    accepted_legit = 0
+
+    async def run() -> None:
+        nonlocal accepted_legit
+        for index, headers in enumerate(attack):
+            try:
+                await authenticator.authenticate(headers)
+                outcomes["accepted"] = outcomes.get("accepted", 0) + 1
+            except AuthError as exc:
+                outcomes[exc.code] = outcomes.get(exc.code, 0) + 1
+            if index % 100 == 0:
+                user = await authenticator.authenticate(legit)
+                accepted_legit += user is not None
+
+    anyio.run(run)
+    return outcomes, accepted_legit
+
+
+def test_random_alb_kids_with_the_right_signer_cause_bounded_fetches(clock: Clock) -> None:
+    alb = FakeALB(clock=clock)
+    config = alb.config(cognito=False, max_key_fetches_per_minute=30)
+    authenticator = ALBAuthenticator(config, http_client=alb.http_client(), clock=clock)
+    legit = _as_asgi({"x-amzn-oidc-data": alb.data_token("legit")})
+    assert anyio.run(authenticator.authenticate, legit) is not None
+    # Signatures do not matter: the kid is looked up before the signature can be checked.
+    template = alb.data_token("attacker")
+    header, payload, signature = template.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(header))
+    attack = []
+    for _ in range(FLOOD):
+        head = b64url(json.dumps({**decoded, "kid": str(uuid.uuid4())}).encode())
+        attack.append([(b"x-amzn-oidc-data", f"{head}.{payload}.{signature}".encode())])
+    outcomes, accepted_legit = _flood(authenticator, attack, legit)
+    # The per-minute budget (the legitimate key's fetch included), whatever the flood's size.
+    assert len(alb.requests) == 30
+    assert outcomes == {"key_unavailable": FLOOD}
+    assert accepted_legit == FLOOD // 100
+    # A minute later the budget refills by the same bounded amount, no more.
+    clock.advance(60)
+    outcomes, _ = _flood(authenticator, attack[:1000], legit)
+    assert len(alb.requests) == 60
+
+
+def test_random_cognito_kids_do_not_refetch_the_jwks(clock: Clock) -> None:
+    alb = FakeALB(clock=clock)
+    authenticator = ALBAuthenticator(alb.config(), http_client=alb.http_client(), clock=clock)
+    legit = _as_asgi(alb.headers("legit"))
+    assert anyio.run(authenticator.authenticate, legit) is not None
+    assert authenticator.jwks is not None
+    fetched = authenticator.jwks.fetch_count
+    data = alb.data_token("attacker")
+    real = alb.access_token("attacker").split(".")
+    attack = []
+    for _ in range(FLOOD):
+        head = b64url(json.dumps({"alg": "RS256", "kid": str(uuid.uuid4())}).encode(), padded=False)
+        token = f"{head}.{real[1]}.{real[2]}"
+        attack.append(
+            [(b"x-amzn-oidc-data", data.encode()), (b"x-amzn-oidc-accesstoken", token.encode())]
+        )
+    outcomes, accepted_legit = _flood(authenticator, attack, legit)
+    assert authenticator.jwks.fetch_count == fetched  # within refresh_cooldown: none
+    assert outcomes == {"bad_access_token": FLOOD}
+    assert accepted_legit == FLOOD // 100
+    clock.advance(31)  # past refresh_cooldown: at most one refetch, however many kids
+    _flood(authenticator, attack[:1000], legit)
+    assert authenticator.jwks.fetch_count == fetched + 1

@@ -71,13 +71,13 @@ def run(total: int = 20_000, concurrency: int = 16) -> dict[str, Any]:
             asyncio.run(
                 _load(
                     url,
-                    total,
-                    concurrency,
-                    legit,
-                    forged,
-                    counts,
-                    statuses,
-                    lambda: rss.append(_rss_mb(process.pid)),
+                    total=total,
+                    concurrency=concurrency,
+                    legit=legit,
+                    forged=forged,
+                    counts=counts,
+                    statuses=statuses,
+                    sample_rss=lambda: rss.append(_rss_mb(process.pid)),
                 )
             )
             elapsed = time.perf_counter() - began

@@ -84,6 +84,13 @@ def _number(name: str, value: object, *, low: float, high: float) -> float:
     return float(value)
 
 
+def _integer(name: str, value: object, *, low: int, high: int, low_note: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(
+            f"{name} must be an integer from {low}{low_note} to {high}: {value!r}"
+        )
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
@@ -195,11 +202,7 @@ class ALBConfig:
             parts = urlsplit(self.logout_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigurationError(f"logout_url is not an absolute URL: {self.logout_url!r}")
-        cache = self.key_cache_size
-        if isinstance(cache, bool) or not isinstance(cache, int) or not 1 <= cache <= 10_000:
-            raise ConfigurationError(
-                f"key_cache_size must be an integer from 1 to 10000: {cache!r}"
-            )
+        _integer("key_cache_size", self.key_cache_size, low=1, high=10_000)
         _set(
             self,
             "key_fetch_timeout",
@@ -210,16 +213,10 @@ class ALBConfig:
             "key_failure_ttl",
             _number("key_failure_ttl", self.key_failure_ttl, low=0, high=3600),
         )
-        rate = self.max_key_fetches_per_minute
-        if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 6000:
-            raise ConfigurationError(
-                f"max_key_fetches_per_minute must be an integer from 1 to 6000: {rate!r}"
-            )
-        size = self.result_cache_size
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= 1_000_000:
-            raise ConfigurationError(
-                f"result_cache_size must be an integer from 0 (off) to 1000000: {size!r}"
-            )
+        _integer("max_key_fetches_per_minute", self.max_key_fetches_per_minute, low=1, high=6000)
+        _integer(
+            "result_cache_size", self.result_cache_size, low=0, high=1_000_000, low_note=" (off)"
+        )
         _set(
             self,
             "result_cache_ttl",

@@ -92,6 +92,12 @@ def check_header_values(*values: bytes | None) -> None:
             raise HeaderError("authentication header has control characters")
 
 
+def _check_identity(identity: bytes | None, sub: bytes) -> None:
+    """`x-amzn-oidc-identity`, when sent, must be the verified `sub` (it is not signed)."""
+    if identity is not None and identity != sub:
+        raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+
+
 def _ascii(raw: bytes) -> str:
     try:
         return raw.decode("ascii")
@@ -142,14 +148,12 @@ class ALBAuthenticator:
         cached = self.results.get(data, now, access)
         if cached is not None:
             user, sub = cached
-            if identity is not None and identity != sub:
-                raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+            _check_identity(identity, sub)
             return user
         check_header_values(data, access, identity)
         token = await self._verified_data_token(data, now)
         sub = token.sub.encode("utf-8")
-        if identity is not None and identity != sub:
-            raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+        _check_identity(identity, sub)  # before the access token: the cheap check first
         valid_until = token.exp + self.config.leeway
         access_claims = await self._access_claims(access, token.sub, now)
         verified = self.config.cognito is not None
@@ -174,6 +178,8 @@ class ALBAuthenticator:
     async def _verified_data_token(self, raw: bytes | str, now: float) -> DataToken:
         token = parse_data_token(raw)
         url = check_data_token(token, self.config, now=now)
+        # `get` starts with the same lookup; asking `cached` first spares the hot path (the key
+        # is nearly always held) a coroutine.
         key = self.alb_keys.cached(url) or await self.alb_keys.get(url, token.kid)
         verify_data_signature(token, key)
         return token

@@ -49,7 +49,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m uvicorn target` on a free loopback port; return it and its URL."""
     port = _free_port()
     command = [
         sys.executable,
@@ -80,10 +81,7 @@ def _serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"uvicorn {target} did not start")
 
 
-def _wrk(url: str, headers: dict[str, str], *, seconds: int, connections: int) -> Load:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise WrkUnavailable("wrk is not on PATH (Debian: apt-get install wrk)")
+def _wrk(wrk: str, url: str, headers: dict[str, str], *, seconds: int, connections: int) -> Load:
     command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
@@ -123,14 +121,10 @@ def write_setup(tokens: TokenSet, path: Path) -> None:
     path.write_text(json.dumps(setup), encoding="utf-8")
 
 
-def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m uvicorn target` on a free loopback port; return it and its URL."""
-    return _serve(target, setup)
-
-
 def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16) -> dict[str, Load]:
     """Median figures of `runs` alternating wrk runs per variant."""
-    if shutil.which("wrk") is None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
         raise WrkUnavailable("wrk is not on PATH (Debian: apt-get install wrk)")
     user = {name.decode(): value.decode() for name, value in tokens.headers(0)}
     auth = {name: value for name, value in user.items() if name.startswith("x-amzn-oidc-")}
@@ -138,13 +132,15 @@ def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "setup.json"
         write_setup(tokens, path)
-        servers = {name: _serve(f"bench.http_app:{name}", path) for name in results}
+        servers = {name: serve(f"bench.http_app:{name}", path) for name in results}
         try:
             for _ in range(runs):
                 for name, (_, url) in servers.items():
                     # Both get the ALB's headers: the ALB sends them whether the app reads them
                     # or not, and parsing 2 KB of headers is the server's cost, not ours.
-                    results[name].append(_wrk(url, auth, seconds=seconds, connections=connections))
+                    results[name].append(
+                        _wrk(wrk, url, auth, seconds=seconds, connections=connections)
+                    )
         finally:
             for process, _ in servers.values():
                 process.terminate()

@@ -22,6 +22,7 @@ import httpx2
 
 from .fixtures import TokenSet
 from .http import serve, write_setup
+from .memory import rss_mb
 
 USERS = 200
 
@@ -44,11 +45,6 @@ def _forgeries(tokens: TokenSet) -> list[dict[str, str]]:
         {**user, "x-amzn-oidc-identity": tokens.subs[1]},
         {**user, "x-amzn-oidc-data": "garbage." * 3},
     ]
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
-        return int(handle.read().split()[1]) * 4096 / 1e6
 
 
 def run(total: int = 20_000, concurrency: int = 16) -> dict[str, Any]:
@@ -77,11 +73,11 @@ def run(total: int = 20_000, concurrency: int = 16) -> dict[str, Any]:
                     forged=forged,
                     counts=counts,
                     statuses=statuses,
-                    sample_rss=lambda: rss.append(_rss_mb(process.pid)),
+                    sample_rss=lambda: rss.append(rss_mb(process.pid)),
                 )
             )
             elapsed = time.perf_counter() - began
-            rss.append(_rss_mb(process.pid))
+            rss.append(rss_mb(process.pid))
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from alb_oidc.testing import FakeALB
@@ -20,6 +22,11 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def asgi_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as an ASGI server passes them: (name, value) byte pairs, new objects each call."""
+    return [(name.encode(), value.encode("utf-8")) for name, value in headers.items()]
 
 
 @pytest.fixture

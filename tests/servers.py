@@ -21,6 +21,8 @@ from alb_oidc.dev.serving import serving as serve
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import DevUser
 
+from .conftest import asgi_headers
+
 __all__ = ["authenticate", "dev_stack", "echo_app", "login", "require", "serve"]
 
 
@@ -30,8 +32,7 @@ def authenticate(config: ALBConfig, headers: dict[str, str]) -> Any:
     async def run() -> Any:
         authenticator = ALBAuthenticator(config)
         try:
-            raw = [(name.encode(), value.encode()) for name, value in headers.items()]
-            return await authenticator.authenticate(raw)
+            return await authenticator.authenticate(asgi_headers(headers))
         finally:
             await authenticator.aclose()
 

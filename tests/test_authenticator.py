@@ -16,7 +16,7 @@ from alb_oidc.authenticator import (
 )
 from alb_oidc.testing import FakeALB
 
-from .conftest import Clock
+from .conftest import Clock, asgi_headers
 
 DATA, ACCESS, IDENTITY = b"x-amzn-oidc-data", b"x-amzn-oidc-accesstoken", b"x-amzn-oidc-identity"
 
@@ -70,7 +70,7 @@ def test_printable_ascii_and_utf8_pass_the_value_checks() -> None:
 def test_authenticate_checks_each_header_value(
     alb: FakeALB, clock: Clock, name: bytes, insert: bytes, message: str
 ) -> None:
-    headers = dict(as_asgi(alb.headers()))
+    headers = dict(asgi_headers(alb.headers()))
     headers[name] = headers[name][:4] + insert + headers[name][4:]
     with pytest.raises(HeaderError, match=message):
         anyio.run(authenticator(alb, clock).authenticate, list(headers.items()))
@@ -84,10 +84,6 @@ def authenticator(alb: FakeALB, clock: Clock) -> ALBAuthenticator:
     return ALBAuthenticator(alb.config(), http_client=alb.http_client(), clock=clock)
 
 
-def as_asgi(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode(), value.encode("utf-8")) for name, value in headers.items()]
-
-
 def test_no_auth_headers_is_none_and_require_raises(alb: FakeALB, clock: Clock) -> None:
     auth = authenticator(alb, clock)
     assert anyio.run(auth.authenticate, []) is None
@@ -97,7 +93,7 @@ def test_no_auth_headers_is_none_and_require_raises(alb: FakeALB, clock: Clock) 
 
 def test_identity_is_compared_as_utf8(alb: FakeALB, clock: Clock) -> None:
     auth = authenticator(alb, clock)
-    user = anyio.run(auth.require, as_asgi(alb.headers("zoë")))
+    user = anyio.run(auth.require, asgi_headers(alb.headers("zoë")))
     assert user.sub == "zoë"
 
 
@@ -114,7 +110,7 @@ def test_config_must_be_an_alb_config() -> None:
 
 def test_non_ascii_access_token_is_refused_not_crashed(alb: FakeALB, clock: Clock) -> None:
     auth = authenticator(alb, clock)
-    headers = as_asgi(alb.headers())
+    headers = asgi_headers(alb.headers())
     headers = [(n, "tökén".encode() if n == ACCESS else v) for n, v in headers]
     with pytest.raises(AccessTokenError, match="ASCII"):
         anyio.run(auth.authenticate, headers)

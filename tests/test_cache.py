@@ -15,7 +15,7 @@ from alb_oidc import (
 from alb_oidc.cache import LRUCache, ResultCache
 from alb_oidc.testing import FakeALB
 
-from .conftest import START, Clock
+from .conftest import START, Clock, asgi_headers
 
 
 def test_lru_evicts_the_least_recently_used() -> None:
@@ -81,17 +81,12 @@ def test_result_cache_is_bounded() -> None:
 # --- inside the authenticator -----------------------------------------------------------------
 
 
-def headers_of(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    # New bytes objects per request, as a server makes them.
-    return [(name.encode(), value.encode()) for name, value in values.items()]
-
-
 def make(alb: FakeALB, clock: Clock, **overrides: object) -> ALBAuthenticator:
     return ALBAuthenticator(alb.config(**overrides), http_client=alb.http_client(), clock=clock)
 
 
 def authenticate(auth: ALBAuthenticator, values: dict[str, str]) -> object:
-    return anyio.run(auth.authenticate, headers_of(values))
+    return anyio.run(auth.authenticate, asgi_headers(values))
 
 
 def test_a_repeated_request_is_answered_from_the_cache(alb: FakeALB, clock: Clock) -> None:

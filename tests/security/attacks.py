@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from alb_oidc.testing import FakeALB, b64url, sign_es256
 
+from ..conftest import asgi_headers
+
 Headers = list[tuple[bytes, bytes]]
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 OTHER_ARN = (
@@ -43,7 +45,7 @@ class Attack:
 
 
 def _valid(alb: FakeALB, sub: str = "victim") -> dict[bytes, bytes]:
-    return {name.encode(): value.encode() for name, value in alb.headers(sub).items()}
+    return dict(asgi_headers(alb.headers(sub)))
 
 
 def _with(alb: FakeALB, **replace: bytes) -> Headers:

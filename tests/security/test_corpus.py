@@ -15,6 +15,7 @@ from starlette.routing import Route
 from alb_oidc import ALBAuthMiddleware
 from alb_oidc.testing import FakeALB
 
+from ..conftest import asgi_headers
 from .attacks import ATTACKS, EXPECTED_ERROR, LEEWAY, Attack, Headers
 
 
@@ -68,7 +69,7 @@ def test_the_corpus_is_large_and_every_case_is_distinct() -> None:
 
 def test_the_victims_own_request_is_accepted(alb: FakeALB) -> None:
     app = protected(alb)
-    headers = [(n.encode(), v.encode()) for n, v in alb.headers("victim").items()]
+    headers = asgi_headers(alb.headers("victim"))
     assert anyio.run(call, app, headers) == (200, {"sub": "victim"})
 
 
@@ -78,7 +79,7 @@ def test_attack_is_refused_with_401_and_no_fetch(alb: FakeALB, attack: Attack) -
 
     async def scenario() -> tuple[int, dict[str, Any], int]:
         # The victim logs in first, so the ALB key and the JWKS are cached.
-        valid = [(n.encode(), v.encode()) for n, v in alb.headers("victim").items()]
+        valid = asgi_headers(alb.headers("victim"))
         assert (await call(app, valid))[0] == 200
         fetched = len(alb.requests)
         status, body = await call(app, attack.build(alb))

@@ -11,13 +11,9 @@ import anyio
 from alb_oidc import ALBAuthenticator, AuthError
 from alb_oidc.testing import FakeALB, b64url
 
-from ..conftest import Clock
+from ..conftest import Clock, asgi_headers
 
 FLOOD = 10_000
-
-
-def _as_asgi(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode(), value.encode()) for name, value in headers.items()]
 
 
 def _flood(authenticator: ALBAuthenticator, attack: list, legit: list) -> tuple[dict, int]:
@@ -45,7 +41,7 @@ def test_random_alb_kids_with_the_right_signer_cause_bounded_fetches(clock: Cloc
     alb = FakeALB(clock=clock)
     config = alb.config(cognito=False, max_key_fetches_per_minute=30)
     authenticator = ALBAuthenticator(config, http_client=alb.http_client(), clock=clock)
-    legit = _as_asgi({"x-amzn-oidc-data": alb.data_token("legit")})
+    legit = asgi_headers({"x-amzn-oidc-data": alb.data_token("legit")})
     assert anyio.run(authenticator.authenticate, legit) is not None
     # Signatures do not matter: the kid is looked up before the signature can be checked.
     template = alb.data_token("attacker")
@@ -69,7 +65,7 @@ def test_random_alb_kids_with_the_right_signer_cause_bounded_fetches(clock: Cloc
 def test_random_cognito_kids_do_not_refetch_the_jwks(clock: Clock) -> None:
     alb = FakeALB(clock=clock)
     authenticator = ALBAuthenticator(alb.config(), http_client=alb.http_client(), clock=clock)
-    legit = _as_asgi(alb.headers("legit"))
+    legit = asgi_headers(alb.headers("legit"))
     assert anyio.run(authenticator.authenticate, legit) is not None
     assert authenticator.jwks is not None
     fetched = authenticator.jwks.fetch_count

@@ -118,9 +118,17 @@ class KeyUnavailableError(AuthError):
     status_code = 503
     code = "key_unavailable"
 
-    def __init__(self, message: str, *, kid: str) -> None:
+    def __init__(self, message: str, *, kid: str, reason: str = "key_unavailable") -> None:
         super().__init__(message)
         self.kid = kid
+        #: Why, for the log line: `key_fetch_failed`, `key_fetch_budget` or `jwks_fetch_failed`.
+        self.reason = reason
+
+    @property
+    def detail(self) -> str:
+        """Only that the key is unavailable: the fetch outcome and the state of the fetch
+        budget are for the operator's log, not for whoever sent the token."""
+        return "the signing key is unavailable; retry later"
 
 
 class PermissionDeniedError(AuthError):

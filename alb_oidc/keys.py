@@ -31,7 +31,7 @@ from .cache import LRUCache
 from .config import ALBConfig, CognitoConfig
 from .errors import AccessTokenError, KeyUnavailableError
 
-__all__ = ["ALBKeySource", "CognitoJWKS", "HTTPFetcher"]
+__all__ = ["ALBKeySource", "CognitoJWKS", "HTTPFetcher", "JWKSSource"]
 
 logger = logging.getLogger("alb_oidc")
 
@@ -96,21 +96,74 @@ class _TokenBucket:
     """Allows `per_minute` events a minute, in bursts of up to `per_minute`."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
-        self._capacity = float(per_minute)
+        self.capacity = float(per_minute)
         self._rate = per_minute / 60.0
-        self._tokens = self._capacity
+        self._tokens = self.capacity
         self._clock = clock
         self._last = clock()
 
-    def take(self) -> bool:
+    def level(self) -> float:
+        """The tokens available now."""
         now = self._clock()
         elapsed = max(0.0, now - self._last)
         self._last = now
-        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        if self._tokens < 1.0:
+        self._tokens = min(self.capacity, self._tokens + elapsed * self._rate)
+        return self._tokens
+
+    def take(self) -> bool:
+        """Use one token if there is one."""
+        if self.level() < 1.0:
             return False
         self._tokens -= 1.0
         return True
+
+
+class _Demand:
+    """How many requests asked for each key URL we do not hold, to share out the fetch budget.
+
+    A flood of random kids brings each kid once; real traffic brings the ALB's kid over and over.
+    So kids seen once may only use the upper half of the budget, and the reserved lower half goes
+    to kids asked for again, the most requested first. Both tables are bounded: first sightings in
+    an LRU (a flood churns only that one), repeat demand in a small table whose least requested
+    entry makes room.
+    """
+
+    def __init__(self, once_size: int = 4096, repeat_size: int = 256) -> None:
+        self._once: LRUCache[str, bool] = LRUCache(once_size)
+        self._repeat: dict[str, int] = {}
+        self._repeat_size = repeat_size
+
+    def record(self, url: str) -> int:
+        """Count one more request for `url`; return how many there have been."""
+        count = self._repeat.get(url)
+        if count is not None:
+            self._repeat[url] = count + 1
+            return count + 1
+        if self._once.pop(url) is None:
+            self._once[url] = True
+            return 1
+        if len(self._repeat) >= self._repeat_size:
+            del self._repeat[min(self._repeat, key=self._repeat.__getitem__)]
+        self._repeat[url] = 2
+        return 2
+
+    def is_first_in_line(self, count: int) -> bool:
+        """True if no other waiting kid has been asked for more often than `count` times."""
+        return count >= max(self._repeat.values(), default=0)
+
+    def forget(self, url: str) -> None:
+        """`url` was fetched (or failed and is remembered): its demand is served."""
+        self._repeat.pop(url, None)
+        self._once.pop(url)
+
+
+class _Flight:
+    """One fetch in progress; requests that need its result wait on `done`."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
 
 
 def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
@@ -138,7 +191,10 @@ class ALBKeySource:
             else None
         )
         self._budget = _TokenBucket(config.max_key_fetches_per_minute, clock)
-        self._locks: dict[str, anyio.Lock] = {}
+        self._reserve = config.max_key_fetches_per_minute // 2
+        self._demand = _Demand()
+        self._flights: dict[str, _Flight] = {}
+        self._last_error: dict[str, str] = {}
         self.fetch_count = 0
 
     def cached(self, url: str) -> ec.EllipticCurvePublicKey | None:
@@ -148,45 +204,72 @@ class ALBKeySource:
     def _raise_if_failed(self, url: str, kid: str) -> None:
         if self._failures is not None and url in self._failures:
             raise KeyUnavailableError(
-                f"public key for this kid is unavailable ({self._failures[url]}); retrying later",
+                f"public key for this kid is unavailable ({self._failures[url]})",
                 kid=kid,
+                reason="key_fetch_failed",
             )
 
     async def get(self, url: str, kid: str) -> ec.EllipticCurvePublicKey:
-        """Return the key at `url`, fetching it once if needed; `KeyUnavailableError` if not."""
+        """Return the key at `url`, fetching it once if needed; `KeyUnavailableError` if not.
+
+        Every request that needs the key while its fetch is under way waits for that one fetch.
+        """
         key = self._keys.get(url)
         if key is not None:
             return key
         self._raise_if_failed(url, kid)
-        lock = self._locks.get(url)
-        if lock is None:
-            lock = self._locks[url] = anyio.Lock()
-        try:
-            async with lock:
-                return await self._fetch_once(url, kid)
-        finally:
-            if not lock.locked() and lock.statistics().tasks_waiting == 0:
-                self._locks.pop(url, None)
-
-    async def _fetch_once(self, url: str, kid: str) -> ec.EllipticCurvePublicKey:
+        flight = self._flights.get(url)
+        if flight is not None:
+            await flight.done.wait()
+        else:
+            if not self._admit(url):
+                raise KeyUnavailableError(
+                    "too many new key ids: fetch budget spent", kid=kid, reason="key_fetch_budget"
+                )
+            flight = self._flights[url] = _Flight()
+            try:
+                await self._fetch(url)
+            finally:
+                del self._flights[url]
+                flight.done.set()
         key = self._keys.get(url)
         if key is not None:
-            return key  # another request fetched it while this one waited
+            return key
         self._raise_if_failed(url, kid)
-        if not self._budget.take():
-            raise KeyUnavailableError("too many new key ids; retrying later", kid=kid)
+        raise KeyUnavailableError(
+            f"public key for this kid is unavailable ({self._last_error.get(url)})",
+            kid=kid,
+            reason="key_fetch_failed",
+        )
+
+    def _admit(self, url: str) -> bool:
+        """Whether a fetch for `url` may spend a token of the budget (see `_Demand`)."""
+        count = self._demand.record(url)
+        if self._budget.level() >= 1.0 + self._reserve or (
+            count >= 2 and self._demand.is_first_in_line(count)
+        ):
+            return self._budget.take()
+        return False
+
+    async def _fetch(self, url: str) -> None:
         self.fetch_count += 1
+        self._demand.forget(url)
         try:
-            key = load_alb_public_key(await self._fetcher.get(url, limit=_PEM_LIMIT))
+            # Shielded: the fetch serves every waiting request, so the first one's cancellation
+            # (a client that went away) must not cut it short. The fetcher's deadline bounds it.
+            with anyio.CancelScope(shield=True):
+                body = await self._fetcher.get(url, limit=_PEM_LIMIT)
+            key = load_alb_public_key(body)
         except FetchError as exc:
             logger.warning("alb_oidc: key fetch failed (key_fetch_failed): %s: %s", url, exc)
             if self._failures is not None:
                 self._failures[url] = str(exc)
-            raise KeyUnavailableError(
-                f"public key for this kid is unavailable ({exc})", kid=kid
-            ) from exc
+            self._last_error[url] = str(exc)
+            if len(self._last_error) > 64:
+                self._last_error.pop(next(iter(self._last_error)))
+            return
+        self._last_error.pop(url, None)
         self._keys[url] = key
-        return key
 
 
 def parse_jwks(body: bytes) -> dict[str, rsa.RSAPublicKey]:
@@ -224,63 +307,102 @@ def _usable_jwk(entry: Any) -> bool:
     )
 
 
-class CognitoJWKS:
-    """A user pool's JWKS, cached for `jwks_ttl` and refreshed on an unknown kid at most once per
-    `refresh_cooldown`. On a failed refresh, keys already held keep working."""
+class JWKSSource:
+    """The signing keys of one JWKS document, by `kid`.
+
+    Cached for `ttl` seconds, and refreshed on an unknown `kid` at most once per
+    `refresh_cooldown`. Every request that needs the keys while a fetch is under way waits for
+    that one fetch (bounded by the fetcher's deadline), so a cold start or a rotation costs one
+    fetch and refuses nobody. When a refresh fails, keys already held keep working.
+    """
 
     def __init__(
-        self, cognito: CognitoConfig, fetcher: HTTPFetcher, clock: Callable[[], float]
+        self,
+        url: str,
+        *,
+        ttl: float,
+        refresh_cooldown: float,
+        fetcher: HTTPFetcher,
+        clock: Callable[[], float],
+        owner: str = "the issuer",
     ) -> None:
-        self._cognito = cognito
+        self.url = url
+        self._ttl = ttl
+        self._cooldown = refresh_cooldown
         self._fetcher = fetcher
         self._clock = clock
+        self._owner = owner
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._last_error: str | None = None
-        self._lock = anyio.Lock()
+        self._flight: _Flight | None = None
         self.fetch_count = 0
 
     def _stale(self, now: float) -> bool:
-        return self._fetched_at is None or now - self._fetched_at >= self._cognito.jwks_ttl
+        return self._fetched_at is None or now - self._fetched_at >= self._ttl
 
     def _may_refresh(self, now: float) -> bool:
-        return (
-            self._attempted_at is None or now - self._attempted_at >= self._cognito.refresh_cooldown
-        )
+        return self._attempted_at is None or now - self._attempted_at >= self._cooldown
 
     async def get(self, kid: str) -> rsa.RSAPublicKey:
-        """The key for `kid`: `AccessTokenError` if the pool has none, 503 if it cannot be asked."""
+        """The key for `kid`: `AccessTokenError` if the document has none, 503 if it cannot be
+        fetched and was never fetched."""
         now = self._clock()
         key = self._keys.get(kid)
         if key is not None and not self._stale(now):
             return key
-        if self._may_refresh(now):
+        if self._flight is not None:
+            if key is None:  # a held key is used as is while a refresh runs
+                await self._flight.done.wait()
+        elif self._may_refresh(now):
             await self.refresh()
         key = self._keys.get(kid)
         if key is not None:
             return key
         if self._fetched_at is None:
             raise KeyUnavailableError(
-                f"user pool JWKS is unavailable ({self._last_error}); retrying later", kid=kid
+                f"JWKS of {self._owner} is unavailable ({self._last_error})",
+                kid=kid,
+                reason="jwks_fetch_failed",
             )
-        raise AccessTokenError("access token `kid` is not in the user pool's JWKS")
+        raise AccessTokenError(f"access token `kid` is not in {self._owner}'s JWKS")
 
     async def refresh(self) -> None:
-        """Fetch the JWKS now (one fetch for any number of concurrent callers)."""
-        attempted = self._attempted_at
-        async with self._lock:
-            if self._attempted_at != attempted:
-                return  # refreshed while this caller waited
-            self._attempted_at = self._clock()
-            self.fetch_count += 1
-            url = self._cognito.jwks_url or ""
-            try:
-                keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
-            except FetchError as exc:
-                self._last_error = str(exc)
-                logger.warning("alb_oidc: JWKS fetch failed (jwks_fetch_failed): %s: %s", url, exc)
-                return
+        """Fetch the JWKS now, or wait for the fetch already under way. Never raises."""
+        if self._flight is not None:
+            await self._flight.done.wait()
+            return
+        flight = self._flight = _Flight()
+        self._attempted_at = self._clock()
+        self.fetch_count += 1
+        try:
+            with anyio.CancelScope(shield=True):  # see ALBKeySource._fetch
+                body = await self._fetcher.get(self.url, limit=_JWKS_LIMIT)
+            keys = parse_jwks(body)
+        except FetchError as exc:
+            self._last_error = str(exc)
+            logger.warning("alb_oidc: JWKS fetch failed (jwks_fetch_failed): %s: %s", self.url, exc)
+        else:
             self._keys = keys
             self._fetched_at = self._attempted_at
             self._last_error = None
+        finally:
+            self._flight = None
+            flight.done.set()
+
+
+class CognitoJWKS(JWKSSource):
+    """A Cognito user pool's JWKS (a `JWKSSource` configured from a `CognitoConfig`)."""
+
+    def __init__(
+        self, cognito: CognitoConfig, fetcher: HTTPFetcher, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(
+            cognito.jwks_url or "",
+            ttl=cognito.jwks_ttl,
+            refresh_cooldown=cognito.refresh_cooldown,
+            fetcher=fetcher,
+            clock=clock,
+            owner="the user pool",
+        )

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketClose
 
 from .authenticator import ALBAuthenticator
 from .config import ALBConfig
-from .errors import AuthError, MissingTokenError, error_payload
+from .errors import AuthError, KeyUnavailableError, MissingTokenError, error_payload
 
 __all__ = ["CONFIG_SCOPE_KEY", "ALBAuthMiddleware", "ErrorHandler"]
 
@@ -93,12 +93,16 @@ class ALBAuthMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:
         level = logging.WARNING if exc.status_code >= 500 else logging.INFO
+        # The message names the failed check (never a token); for a 503 it also says why the key
+        # is unavailable, which the response body deliberately does not.
+        reason = exc.reason if isinstance(exc, KeyUnavailableError) else exc.code
         logger.log(
             level,
-            "alb_oidc: refused %s %s (%s)",
+            "alb_oidc: refused %s %s (%s): %s",
             scope.get("method", "WS"),
             _loggable(scope["path"]),
-            exc.code,
+            reason,
+            exc,
         )
         response: Response | WebSocketClose
         if scope["type"] == "websocket":

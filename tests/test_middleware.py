@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -208,6 +208,61 @@ def test_key_endpoint_down_is_503_with_retry_after(alb: FakeALB, clock: Clock) -
     assert response.headers["retry-after"] == "5"
 
 
+def _refuse_all(request: httpx2.Request) -> httpx2.Response:
+    raise httpx2.ConnectError("connection refused", request=request)
+
+
+def _alb_key_only(alb: FakeALB) -> Callable[[httpx2.Request], httpx2.Response]:
+    def respond(request: httpx2.Request) -> httpx2.Response:
+        if str(request.url) == alb.jwks_url:
+            return httpx2.Response(500)
+        return alb.handle(request)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    ("cause", "reason", "logged"),
+    [
+        ("http-500", "key_fetch_failed", "HTTP 500"),
+        ("connect-error", "key_fetch_failed", "ConnectError"),
+        ("budget-spent", "key_fetch_budget", "fetch budget spent"),
+        ("jwks-down", "jwks_fetch_failed", "HTTP 500"),
+    ],
+)
+def test_503_body_says_only_unavailable_and_the_log_says_why(
+    alb: FakeALB,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    cause: str,
+    reason: str,
+    logged: str,
+) -> None:
+    handlers: dict[str, Callable[[httpx2.Request], httpx2.Response]] = {
+        "http-500": lambda request: httpx2.Response(500),
+        "connect-error": _refuse_all,
+        "budget-spent": alb.handle,
+        "jwks-down": _alb_key_only(alb),
+    }
+    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handlers[cause]))
+    caplog.set_level(logging.INFO, logger="alb_oidc")
+    limit = {"max_key_fetches_per_minute": 1} if cause == "budget-spent" else {}
+    with TestClient(make_app(alb, clock, http_client=http_client, **limit)) as client:
+        if cause == "budget-spent":
+            other = alb.data_token(header={"kid": "0a0b0c0d-0000-4000-8000-000000000000"})
+            client.get("/me", headers={"x-amzn-oidc-data": other})  # spends the only fetch
+        response = client.get("/me", headers=alb.headers())
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "the signing key is unavailable; retry later",
+        "error": "key_unavailable",
+    }
+    assert response.headers["retry-after"] == "5"
+    (line,) = [r.getMessage() for r in caplog.records if "refused GET /me" in r.getMessage()][-1:]
+    assert f"({reason})" in line
+    assert logged in line
+
+
 def test_without_cognito_the_access_token_is_ignored(alb: FakeALB, clock: Clock) -> None:
     with TestClient(make_app(alb, clock, cognito=None)) as client:
         headers = alb.headers("alice", scopes=["tasks/read"], groups=["admins"])
@@ -349,4 +404,42 @@ def test_log_lines_cannot_be_forged_through_the_path(
     message = record.getMessage()
     assert "\n" not in message
     assert "\\n2026-01-01" in message
-    assert message.endswith("... (missing_token)")
+    assert "... (missing_token): not authenticated" in message
+
+
+def test_a_handler_cannot_change_the_user_another_request_sees(alb: FakeALB, clock: Clock) -> None:
+    """The same token bytes give the same verified result (the caches); a handler that tries to
+    grant itself a role, a group or an attribute changes nothing for the next request."""
+
+    async def meddle(request: Request) -> JSONResponse:
+        user = request.user
+        attempts = [
+            lambda: user.claims["roles"].append("admin"),
+            lambda: user.access_claims["cognito:groups"].append("admins"),
+            lambda: setattr(user, "tenant", "other"),
+        ]
+        refused = 0
+        for attempt in attempts:
+            try:
+                attempt()
+            except (AttributeError, TypeError):
+                refused += 1
+        return JSONResponse(
+            {
+                "refused": refused,
+                "roles": list(user.claims["roles"]),
+                "groups": sorted(user.groups),
+                "tenant": getattr(user, "tenant", None),
+            }
+        )
+
+    app = Starlette(routes=[Route("/meddle", meddle)])
+    app.add_middleware(
+        ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client(), clock=clock
+    )
+    headers = alb.headers("alice", groups=["users"], claims={"roles": ["reader"]})
+    with TestClient(app) as client:
+        first = client.get("/meddle", headers=headers).json()
+        second = client.get("/meddle", headers=headers).json()
+    expected = {"refused": 3, "roles": ["reader"], "groups": ["users"], "tenant": None}
+    assert first == second == expected

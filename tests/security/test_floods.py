@@ -7,6 +7,7 @@ import json
 import uuid
 
 import anyio
+import pytest
 
 from alb_oidc import ALBAuthenticator, AuthError
 from alb_oidc.testing import FakeALB, b64url
@@ -52,14 +53,15 @@ def test_random_alb_kids_with_the_right_signer_cause_bounded_fetches(clock: Cloc
         head = b64url(json.dumps({**decoded, "kid": str(uuid.uuid4())}).encode())
         attack.append([(b"x-amzn-oidc-data", f"{head}.{payload}.{signature}".encode())])
     outcomes, accepted_legit = _flood(authenticator, attack, legit)
-    # The per-minute budget (the legitimate key's fetch included), whatever the flood's size.
-    assert len(alb.requests) == 30
+    # Kids seen once may spend the per-minute budget (30) down to its reserved half, the
+    # legitimate key's fetch included, whatever the flood's size.
+    assert len(alb.requests) == 30 - 15
     assert outcomes == {"key_unavailable": FLOOD}
     assert accepted_legit == FLOOD // 100
-    # A minute later the budget refills by the same bounded amount, no more.
+    # A minute later the budget refills by a bounded amount: again at most its unreserved half.
     clock.advance(60)
     outcomes, _ = _flood(authenticator, attack[:1000], legit)
-    assert len(alb.requests) == 60
+    assert len(alb.requests) == 15 + 15
 
 
 def test_random_cognito_kids_do_not_refetch_the_jwks(clock: Clock) -> None:
@@ -85,3 +87,53 @@ def test_random_cognito_kids_do_not_refetch_the_jwks(clock: Clock) -> None:
     clock.advance(31)  # past refresh_cooldown: at most one refetch, however many kids
     _flood(authenticator, attack[:1000], legit)
     assert authenticator.jwks.fetch_count == fetched + 1
+
+
+def _forged(alb: FakeALB, kid: str) -> list[tuple[bytes, bytes]]:
+    """A token with the right signer, client and issuer but a kid of the attacker's choosing."""
+    return asgi_headers({"x-amzn-oidc-data": alb.data_token("attacker", header={"kid": kid})})
+
+
+@pytest.mark.parametrize(
+    ("per_second", "repeats"),
+    [
+        pytest.param(1, 1, id="30-at-once-then-1-per-second"),
+        pytest.param(5, 1, id="5-random-kids-per-second"),
+        pytest.param(3, 2, id="each-random-kid-sent-twice"),
+    ],
+)
+def test_a_kid_flood_does_not_starve_the_key_real_traffic_needs(
+    clock: Clock, per_second: int, repeats: int
+) -> None:
+    """Cold start (the ALB's key is not held yet) under a flood of random kids, for ten
+    simulated minutes, with a real user every five seconds: the real key is fetched within a
+    minute, and outbound fetches stay within the per-minute budget."""
+    alb = FakeALB(clock=clock)
+    config = alb.config(cognito=False, max_key_fetches_per_minute=30)
+    authenticator = ALBAuthenticator(config, http_client=alb.http_client(), clock=clock)
+    outcomes: list[str] = []
+
+    async def send(headers: list[tuple[bytes, bytes]]) -> str:
+        try:
+            return "200" if await authenticator.authenticate(headers) else "anonymous"
+        except AuthError as exc:
+            return exc.code
+
+    async def run() -> None:
+        for _ in range(30):
+            await send(_forged(alb, str(uuid.uuid4())))
+        for second in range(600):
+            for _ in range(per_second):
+                forged = _forged(alb, str(uuid.uuid4()))
+                for _ in range(repeats):
+                    await send(forged)
+            if second % 5 == 0:
+                outcomes.append(await send(asgi_headers({"x-amzn-oidc-data": alb.data_token()})))
+            clock.advance(1)
+
+    anyio.run(run)
+    assert len(outcomes) == 120
+    first_ok = outcomes.index("200")
+    assert first_ok * 5 < 60, outcomes[:15]
+    assert outcomes[first_ok:] == ["200"] * (120 - first_ok)
+    assert len(alb.requests) <= 30 + 30 * 10  # the whole budget over ten minutes, no more

@@ -81,12 +81,19 @@ def optional_user(
     return user if isinstance(user, ALBUser) else None
 
 
-def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALBUser]:
+def _normalised(kind: str, names: tuple[str, ...], any_of: bool) -> tuple[tuple[str, ...], bool]:
+    """The requirement in one canonical form: sorted unique names; any_of only if it matters."""
     if not names:
         raise ValueError(f"require_{kind}s needs at least one {kind}")
     for name in names:
         if not isinstance(name, str) or not name or any(char.isspace() for char in name):
             raise ValueError(f"require_{kind}s: {name!r} is not a {kind} name")
+    unique = tuple(sorted(set(names)))
+    return unique, bool(any_of) and len(unique) > 1
+
+
+@cache
+def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALBUser]:
     # Only scopes are OpenAPI security scopes; groups are checked but not advertised.
     advertised = list(names) if kind == "scope" else []
 
@@ -103,17 +110,22 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
             raise _reject(conn, denied)
         return user
 
-    dependency.__name__ = f"require_{kind}s({', '.join(names)})"
+    dependency.__name__ = f"require_{kind}s({', '.join(names)}{', any_of=True' if any_of else ''})"
     return dependency
 
 
-@cache
 def require_scopes(*scopes: str, any_of: bool = False) -> Callable[..., ALBUser]:
-    """A dependency that requires all (or, with `any_of=True`, one) of `scopes`; 403 if not."""
-    return _guard("scope", scopes, any_of)
+    """A dependency that requires all (or, with `any_of=True`, one) of `scopes`; 403 if not.
+
+    The same requirement gives the same dependency however it is spelled (argument order,
+    repeats, `any_of=False` written out), so one `dependency_overrides` entry covers them all.
+    """
+    return _guard("scope", *_normalised("scope", scopes, any_of))
 
 
-@cache
 def require_groups(*groups: str, any_of: bool = False) -> Callable[..., ALBUser]:
-    """A dependency that requires membership of all (or, with `any_of=True`, one) of `groups`."""
-    return _guard("group", groups, any_of)
+    """A dependency that requires membership of all (or, with `any_of=True`, one) of `groups`.
+
+    Like `require_scopes`, the same requirement always gives the same dependency.
+    """
+    return _guard("group", *_normalised("group", groups, any_of))

@@ -1,4 +1,10 @@
-"""`ALBUser`: the verified user, as a Starlette `BaseUser`."""
+"""`ALBUser`: the verified user, as a Starlette `BaseUser`, deeply read-only.
+
+One verified result can serve several requests (the caches in `alb_oidc.cache`), so nothing a
+handler does to its user may reach another request: the claims are read-only mappings all the
+way down (JSON objects become `MappingProxyType`, arrays become tuples), and no attribute can be
+set or added.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,33 @@ from typing import Any
 
 from starlette.authentication import BaseUser
 
-__all__ = ["ALBUser"]
+__all__ = ["ALBUser", "freeze_claims"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _frozen(value: Any) -> Any:
+    """`value` with every JSON object made a read-only mapping and every array a tuple."""
+    if isinstance(value, Mapping):
+        return freeze_claims(value)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def freeze_claims(claims: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A deeply read-only copy of JSON claims (the input is left as it is)."""
+    # Most claims are strings and numbers: checking that in one C-level pass keeps the common case
+    # (a flat userinfo document) at the cost of a dict copy.
+    if _SCALARS.issuperset(map(type, claims.values())):
+        return MappingProxyType(dict(claims))
+    return MappingProxyType(
+        {
+            name: value if type(value) in _SCALARS else _frozen(value)
+            for name, value in claims.items()
+        }
+    )
 
 
 def _scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
@@ -20,7 +50,7 @@ def _scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
 
 def _groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
     value = (access_claims or {}).get("cognito:groups")
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return frozenset(item for item in value if isinstance(item, str))
     return frozenset()
 
@@ -31,9 +61,17 @@ class ALBUser(BaseUser):
     `claims` are the verified claims of `x-amzn-oidc-data` (the IdP's userinfo); `access_claims`
     those of the verified Cognito access token, or None when no access token was verified.
     `scopes` come from the access token's `scope`, `groups` from its `cognito:groups`.
+
+    The user is deeply read-only: the claims are copied into read-only mappings (nested objects
+    too; arrays become tuples), and setting any attribute raises `AttributeError`.
     """
 
     __slots__ = ("_access_claims", "_access_token_verified", "_claims", "_groups", "_scopes")
+    _claims: Mapping[str, Any]
+    _access_claims: Mapping[str, Any] | None
+    _scopes: frozenset[str]
+    _groups: frozenset[str]
+    _access_token_verified: bool
 
     def __init__(
         self,
@@ -47,13 +85,30 @@ class ALBUser(BaseUser):
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise ValueError("claims must contain a non-empty `sub` string")
-        self._claims: Mapping[str, Any] = MappingProxyType(dict(claims))
-        self._access_claims: Mapping[str, Any] | None = (
-            None if access_claims is None else MappingProxyType(dict(access_claims))
+        frozen_access = None if access_claims is None else freeze_claims(access_claims)
+        init = object.__setattr__
+        init(self, "_claims", freeze_claims(claims))
+        init(self, "_access_claims", frozen_access)
+        init(
+            self, "_scopes", frozenset(scopes) if scopes is not None else _scopes_of(frozen_access)
         )
-        self._scopes = frozenset(scopes) if scopes is not None else _scopes_of(access_claims)
-        self._groups = frozenset(groups) if groups is not None else _groups_of(access_claims)
-        self._access_token_verified = access_token_verified and access_claims is not None
+        init(
+            self, "_groups", frozenset(groups) if groups is not None else _groups_of(frozen_access)
+        )
+        init(self, "_access_token_verified", access_token_verified and access_claims is not None)
+
+    # Starlette's BaseUser has no __slots__, so instances would get a __dict__: refuse writes.
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ALBUser is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"ALBUser is read-only: cannot delete {name!r}")
+
+    def __copy__(self) -> ALBUser:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ALBUser:
+        return self
 
     @property
     def sub(self) -> str:

@@ -81,3 +81,52 @@ def test_equality_and_repr_without_secrets() -> None:
     assert a == ALBUser({"sub": "s"}, {"scope": "a"})
     assert a != ALBUser({"sub": "t"}, {"scope": "a"})
     assert repr(a) == "ALBUser(sub='s', email=None, scopes=['a'], groups=[])"
+
+
+NESTED = {
+    "sub": "s",
+    "roles": ["reader"],
+    "address": {"country": "NL", "lines": ["a"]},
+    "tenants": [{"id": "t1", "tags": ["x"]}],
+}
+ACCESS = {"sub": "s", "scope": "openid", "cognito:groups": ["users"], "extra": {"k": ["v"]}}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda u: u.claims["roles"].append("admin"), id="list-append"),
+        pytest.param(lambda u: u.claims["address"].update(country="XX"), id="nested-dict-update"),
+        pytest.param(lambda u: u.claims["address"]["lines"].append("b"), id="list-in-dict"),
+        pytest.param(lambda u: u.claims["tenants"][0]["tags"].append("y"), id="list-in-list"),
+        pytest.param(
+            lambda u: u.access_claims["cognito:groups"].append("admins"), id="access-groups"
+        ),
+        pytest.param(lambda u: u.access_claims["extra"]["k"].append("w"), id="access-nested"),
+        pytest.param(lambda u: u.claims.__setitem__("sub", "other"), id="top-level-item"),
+        pytest.param(lambda u: setattr(u, "tenant", "t2"), id="new-attribute"),
+        pytest.param(lambda u: setattr(u, "_scopes", frozenset({"admin"})), id="private-slot"),
+        pytest.param(lambda u: delattr(u, "_claims"), id="delete-attribute"),
+    ],
+)
+def test_the_user_is_deeply_read_only(mutate: object) -> None:
+    user = ALBUser(NESTED, ACCESS)
+    before = repr((dict(user.claims), dict(user.access_claims or {}), user.scopes, user.groups))
+    with pytest.raises((AttributeError, TypeError)):
+        mutate(user)  # type: ignore[operator]
+    after = repr((dict(user.claims), dict(user.access_claims or {}), user.scopes, user.groups))
+    assert after == before
+    assert not hasattr(user, "tenant")
+
+
+def test_freezing_leaves_the_callers_claims_alone_and_keeps_values() -> None:
+    claims = {"sub": "s", "roles": ["reader"], "address": {"lines": ["a"]}}
+    user = ALBUser(claims)
+    claims["roles"].append("admin")
+    assert user.claims["roles"] == ("reader",)
+    assert user.claims["address"]["lines"] == ("a",)
+    assert claims == {"sub": "s", "roles": ["reader", "admin"], "address": {"lines": ["a"]}}
+
+
+def test_groups_from_a_frozen_list_still_count() -> None:
+    assert ALBUser({"sub": "s"}, {"cognito:groups": ("a", "b")}).groups == {"a", "b"}

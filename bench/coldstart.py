@@ -1,4 +1,4 @@
-"""Row 8: 1,000 concurrent first requests for one not-yet-cached kid cause exactly one fetch.
+"""Cold start: 1,000 concurrent first requests for one not-yet-cached kid cause exactly one fetch.
 
 The key endpoint is a real uvicorn server on 127.0.0.1 that takes 50 ms to answer (so all the
 requests really are waiting at once) and counts what it serves. The 1,000 requests come from

@@ -5,6 +5,9 @@ A real data token carries the IdP's userinfo; with Cognito that is `sub`, `email
 issuer and client) puts a token at about 850 bytes; federated users' `identities` add more.
 The same claims are signed in the ALB's padded format (what we verify) and in the standard
 unpadded format (what PyJWT accepts).
+
+Like the real ALB, `TokenSet.stream` signs a new data token for every request, while each user
+keeps the one access token of their session.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import ECAlgorithm
 
@@ -36,9 +40,14 @@ def userinfo(index: int) -> dict[str, Any]:
     }
 
 
+#: Seconds the tokens stay valid: longer than any run, so none expires while it is measured.
+LIFETIME = 3 * 3600
+
+
 @dataclass
 class TokenSet:
-    """`count` users' tokens from one fake ALB, valid for an hour from now.
+    """`count` users' tokens from one fake ALB (one data token and one access token each), valid
+    for `LIFETIME` seconds from now.
 
     One more user is minted at index `count` (the spare): its request warms the key caches
     without touching the tokens being measured.
@@ -51,9 +60,12 @@ class TokenSet:
     standard: list[str] = field(init=False, default_factory=list)
     access: list[bytes] = field(init=False, default_factory=list)
     subs: list[str] = field(init=False, default_factory=list)
+    streamed: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.alb = FakeALB(token_lifetime=3600, clock=time.time)
+        self.alb = FakeALB(token_lifetime=LIFETIME, clock=time.time)
+        # A second past the users' own tokens: no streamed token repeats one's header and payload.
+        self._stream_exp = int(self.alb.clock()) + LIFETIME + 1
         for index in range(self.count + 1):
             self.add(index)
 
@@ -68,6 +80,22 @@ class TokenSet:
             scopes = ("openid", "email", "profile", "tasks/read", "tasks/write")
             token = self.alb.access_token(sub, scopes=scopes, groups=("admins", "staff"))
             self.access.append(token.encode("ascii"))
+
+    def stream(self, count: int) -> Iterator[tuple[int, bytes]]:
+        """`count` new (user index, data token) pairs, signed one by one as they are taken.
+
+        The ALB signs a new data token for every request (its `exp` is the request's time plus
+        120 s), so a user's steady state is a token never seen before. These go round robin over
+        the users (not the spare), and each carries an `exp` one second after the same user's
+        previous one: no two tokens of a run share even their header and payload, as no two
+        requests of a user in different seconds do.
+        """
+        for _ in range(count):
+            user = self.streamed % self.count
+            claims = userinfo(user)
+            exp = self._stream_exp + self.streamed // self.count
+            self.streamed += 1
+            yield user, self.alb.data_token(claims["sub"], claims=claims, exp=exp).encode("ascii")
 
     def config(self, **overrides: Any) -> ALBConfig:
         """The config that trusts these tokens (Cognito included when access tokens exist)."""
@@ -84,35 +112,43 @@ class TokenSet:
         jwk.update(kid=self.alb.kid, use="sig", alg="ES256")
         return jwk
 
-    def headers(self, index: int) -> list[tuple[bytes, bytes]]:
-        """Request headers as an ASGI server hands them over, for user `index`."""
+    def headers(self, index: int, data: bytes | None = None) -> list[tuple[bytes, bytes]]:
+        """Request headers as an ASGI server hands them over, for user `index` with their own
+        data token or `data`. Every value is a new bytes object, as a server makes for every
+        request (so no hash computed for an earlier request is reused)."""
         headers = [
             (b"host", b"app.example.com"),
             (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) bench"),
             (b"accept", b"*/*"),
             (b"x-forwarded-for", b"203.0.113.7"),
             (b"x-amzn-trace-id", b"Root=1-67891233-abcdef012345678912345678"),
-            (b"x-amzn-oidc-data", self.data[index]),
+            (b"x-amzn-oidc-data", self.data[index] if data is None else data),
             (b"x-amzn-oidc-identity", self.subs[index].encode("ascii")),
         ]
         if self.with_access:
             headers.append((b"x-amzn-oidc-accesstoken", self.access[index]))
-        return headers
+        return [(bytes(bytearray(name)), bytes(bytearray(value))) for name, value in headers]
 
 
-def floor_inputs(tokens: TokenSet) -> list[tuple[bytes, bytes]]:
-    """(DER signature, signing input) per token: the floor's work with nothing else around it."""
+def es256_inputs(tokens: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """(DER signature, signing input) per data token: the ES256 floor's work and nothing else."""
     inputs = []
-    for raw in tokens.data:
-        signing_input, _, signature = raw.rpartition(b".")
-        sig = _unpadded_b64(signature)
+    for raw in tokens:
+        signing_input, sig = _split(raw)
         der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         inputs.append((der, signing_input))
     return inputs
 
 
-def _unpadded_b64(segment: bytes) -> bytes:
-    return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+def rs256_inputs(tokens: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """(signature, signing input) per access token: the RS256 floor's work and nothing else."""
+    return [(signature, signing_input) for signing_input, signature in map(_split, tokens)]
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    signing_input, _, signature = raw.rpartition(b".")
+    return signing_input, base64.urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
 
 
 ES256 = ec.ECDSA(hashes.SHA256())
+RS256 = (padding.PKCS1v15(), hashes.SHA256())

@@ -1,11 +1,17 @@
-"""Row 7: requests per second and latency of a hello-world app under uvicorn, with and without
-the middleware, driven by wrk over loopback (one connection pool, bounded duration).
+"""The load test: requests per second and latency of a hello-world app under uvicorn, with and
+without the middleware, driven by wrk over loopback.
 
-Each variant runs in its own uvicorn process (one worker, uvloop and httptools when installed,
-no access log). The variants alternate, several times, and the median is reported. Every
-request of the protected variant carries the same data and access tokens: one user's steady
-state, so after the first request it is the result cache that is measured, plus the
-middleware's own work (header scan, scope building).
+Every request carries a data token the server has never seen (like the ALB, which signs a new
+one for every request) and its session's access token: a pool of tokens is minted beforehand,
+and bench/wrk_pool.lua sends them in turn, each wrk thread its own slice, every run going on
+where the previous one stopped. The pool is several times larger than any cache of verified
+results, so a token comes back only after far more other tokens than such a cache holds.
+
+Each variant runs in its own uvicorn process (uvloop and httptools when installed, no access
+log): `plain`, `passthrough` (a do-nothing middleware), `protected` (`ALBAuthMiddleware`), and
+`protected` again with two workers. All get the same headers: the ALB sends them whether the
+app reads them or not, and parsing them is the server's cost, not the middleware's. The
+variants alternate, several times, after a warm-up, and the median is reported.
 """
 
 from __future__ import annotations
@@ -27,10 +33,19 @@ from pathlib import Path
 from .fixtures import TokenSet
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve().parent / "wrk_pool.lua"
+
+#: Variant name -> (uvicorn target, workers).
+VARIANTS = {
+    "plain": ("bench.http_app:plain", 1),
+    "passthrough": ("bench.http_app:passthrough", 1),
+    "protected": ("bench.http_app:protected", 1),
+    "protected, 2 workers": ("bench.http_app:protected", 2),
+}
 
 
 class WrkUnavailable(RuntimeError):
-    """wrk is not installed (Debian: `apt-get install wrk`)."""
+    """wrk is not installed and could not be (Debian: `apt-get install wrk`)."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +58,38 @@ class Load:
     non_2xx: int
 
 
+def find_wrk() -> str:
+    """The path of wrk; installed from Debian's archive first if missing and running as root."""
+    wrk = shutil.which("wrk")
+    if wrk is not None:
+        return wrk
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        raise WrkUnavailable("wrk is not installed (Debian: sudo apt-get install wrk)")
+
+    def apt_get(*arguments: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        return subprocess.run(
+            [apt, *arguments], capture_output=True, text=True, timeout=600, env=env, check=False
+        )
+
+    done = apt_get("install", "-y", "wrk")
+    if done.returncode != 0:  # a fresh image may have no package lists yet
+        apt_get("update")
+        done = apt_get("install", "-y", "wrk")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise WrkUnavailable(f"apt-get install wrk failed: {done.stderr.strip()[-300:]}")
+    return wrk
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     """Start `python -m uvicorn target` on a free loopback port; return it and its URL."""
     port = _free_port()
     command = [
@@ -63,12 +103,12 @@ def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
         "warning",
         "--no-access-log",
         "--workers",
-        "1",
+        str(workers),
     ]
     env = {**os.environ, "ALB_OIDC_BENCH_SETUP": str(setup)}
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=1):
@@ -79,30 +119,6 @@ def serve(target: str, setup: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"uvicorn {target} did not start")
-
-
-def _wrk(wrk: str, url: str, headers: dict[str, str], *, seconds: int, connections: int) -> Load:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    output = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 30
-    ).stdout
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return Load(
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
-        p50_ms=_latency(output, "50%"),
-        p99_ms=_latency(output, "99%"),
-        non_2xx=int(non_2xx[1]) if non_2xx else 0,
-    )
-
-
-def _latency(output: str, percentile: str) -> float:
-    match = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no {percentile} latency in wrk's output")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
-    return float(match[1]) * scale
 
 
 def write_setup(tokens: TokenSet, path: Path) -> None:
@@ -121,26 +137,99 @@ def write_setup(tokens: TokenSet, path: Path) -> None:
     path.write_text(json.dumps(setup), encoding="utf-8")
 
 
-def measure(tokens: TokenSet, *, seconds: int, runs: int, connections: int = 16) -> dict[str, Load]:
-    """Median figures of `runs` alternating wrk runs per variant."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise WrkUnavailable("wrk is not on PATH (Debian: apt-get install wrk)")
-    user = {name.decode(): value.decode() for name, value in tokens.headers(0)}
-    auth = {name: value for name, value in user.items() if name.startswith("x-amzn-oidc-")}
-    results: dict[str, list[Load]] = {"plain": [], "protected": [], "passthrough": []}
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "setup.json"
-        write_setup(tokens, path)
-        servers = {name: serve(f"bench.http_app:{name}", path) for name in results}
+def write_pool(tokens: TokenSet, folder: Path, size: int) -> None:
+    """The files bench/wrk_pool.lua reads: every user's session, then `size` new data tokens."""
+    with open(folder / "users", "w", encoding="ascii") as users:
+        for index in range(tokens.count):
+            users.write(f"{tokens.access[index].decode()} {tokens.subs[index]}\n")
+    with open(folder / "tokens", "w", encoding="ascii") as pool:
+        for user, data in tokens.stream(size):
+            pool.write(f"{user} {data.decode()}\n")
+
+
+@dataclass
+class _Wrk:
+    """wrk with the pool script: one instance per server, remembering where each thread is."""
+
+    wrk: str
+    folder: Path
+    threads: int
+    connections: int
+    positions: list[int]
+
+    def run(self, url: str, seconds: float) -> Load:
+        command = [
+            self.wrk,
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            "-s",
+            str(SCRIPT),
+            url,
+            "--",
+            str(self.folder),
+            *map(str, self.positions),
+        ]
+        output = subprocess.run(
+            command, capture_output=True, text=True, check=True, timeout=seconds + 120
+        ).stdout
+        positions = re.search(r"^pool positions: ([\d ]+)$", output, re.MULTILINE)
+        if positions is None:
+            raise RuntimeError(f"wrk_pool.lua reported no positions: {output[-500:]}")
+        self.positions = [int(value) for value in positions[1].split()]
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        return Load(
+            rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
+            p50_ms=_latency(output, "50%"),
+            p99_ms=_latency(output, "99%"),
+            non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        )
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no {percentile} latency in wrk's output")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match[2]]
+    return float(match[1]) * scale
+
+
+def measure(
+    tokens: TokenSet,
+    *,
+    seconds: int,
+    runs: int,
+    pool: int,
+    connections: int = 16,
+    threads: int = 2,
+) -> dict[str, Load]:
+    """Median figures of `runs` alternating wrk runs per variant, after a warm-up each."""
+    wrk = find_wrk()
+    results: dict[str, list[Load]] = {name: [] for name in VARIANTS}
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        write_setup(tokens, folder / "setup.json")
+        write_pool(tokens, folder, pool)
+        servers = {
+            name: serve(target, folder / "setup.json", workers=workers)
+            for name, (target, workers) in VARIANTS.items()
+        }
+        clients = {
+            name: _Wrk(wrk, folder, threads, connections, [0] * threads) for name in VARIANTS
+        }
         try:
+            # The warm-up fetches the keys, and gives a second worker time to start.
+            for name, (_, url) in servers.items():
+                clients[name].run(url, 2)
             for _ in range(runs):
                 for name, (_, url) in servers.items():
-                    # Both get the ALB's headers: the ALB sends them whether the app reads them
-                    # or not, and parsing 2 KB of headers is the server's cost, not ours.
-                    results[name].append(
-                        _wrk(wrk, url, auth, seconds=seconds, connections=connections)
-                    )
+                    load = clients[name].run(url, seconds)
+                    if load.non_2xx:
+                        raise RuntimeError(f"{name}: {load.non_2xx} requests were refused")
+                    results[name].append(load)
         finally:
             for process, _ in servers.values():
                 process.terminate()

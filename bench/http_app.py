@@ -1,4 +1,4 @@
-"""The hello-world apps row 7 serves with uvicorn: `plain`, `passthrough` and `protected`.
+"""The hello-world apps the load test serves with uvicorn: `plain`, `passthrough` and `protected`.
 
 `protected` is the same app behind `ALBAuthMiddleware`. Its config comes from the JSON file named
 by `ALB_OIDC_BENCH_SETUP` (written by bench/http.py): the ALB's PEM and the pool's JWKS are

@@ -1,7 +1,12 @@
-"""Per-request CPU cost of each contender, on the same tokens, in one process (rows 1-5).
+"""Per-request CPU cost of each contender, in one process, on the same kind of tokens.
 
-Contenders are measured in interleaved batches (floor, PyJWT, ours, ... then again), so that a
+Contenders are measured in interleaved batches (floor, middleware, ... then again), so that a
 slow spell of the shared machine hits all of them alike and the ratios stay honest.
+
+A "new" token is used exactly once in the whole run, by one contender, so no cache of verified
+results can ever answer it; the floor verifies the very same bytes. A "known" access token is
+one the middleware has seen on an earlier request of the session, as behind a real ALB. A
+"repeated" request carries the same bytes every time (in new bytes objects, as a server makes).
 """
 
 from __future__ import annotations
@@ -10,16 +15,18 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx2
 import jwt
+from starlette.types import Message, Receive, Scope, Send
 
-from alb_oidc import ALBAuthenticator
+from alb_oidc import ALBAuthenticator, ALBAuthMiddleware
 
-from .fixtures import ES256, TokenSet, floor_inputs
+from . import report
+from .fixtures import ES256, RS256, TokenSet, es256_inputs, rs256_inputs
 
 T = TypeVar("T")
 
@@ -40,12 +47,12 @@ def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
 
 @dataclass
 class Contender:
-    """Something that handles one request's tokens. `start()` is called before every round and
-    returns the per-item call (so "fresh" contenders can begin each round with empty caches)."""
+    """Something that handles one request: `call(item)` for each of `items`, in order."""
 
     name: str
+    group: str
     items: Sequence[Any]
-    start: Callable[[], Callable[[Any], object]]
+    call: Callable[[Any], object]
     note: str = ""
     samples: list[float] = field(default_factory=list)
 
@@ -56,15 +63,21 @@ class Contender:
 
 
 def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> None:
-    """Time every contender's items in batches, alternating contenders batch by batch."""
+    """Time every contender's items in batches, alternating contenders batch by batch.
+
+    Each item is used once: the items are split into `rounds` runs of batches, with a garbage
+    collection (untimed) between rounds.
+    """
+    per_round = min(len(contender.items) for contender in contenders) // batch // rounds
+    if per_round == 0:
+        raise ValueError("fewer items than one batch per round")
     enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(rounds):
-            calls = [contender.start() for contender in contenders]
-            batches = min(len(contender.items) for contender in contenders) // batch
-            for index in range(batches):
-                for contender, call in zip(contenders, calls, strict=True):
+        for done in range(rounds):
+            for index in range(done * per_round, (done + 1) * per_round):
+                for contender in contenders:
+                    call = contender.call
                     chunk = contender.items[index * batch : (index + 1) * batch]
                     began = time.perf_counter_ns()
                     for item in chunk:
@@ -76,82 +89,139 @@ def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> N
             gc.enable()
 
 
-def authenticator(tokens: TokenSet, **overrides: object) -> ALBAuthenticator:
-    """An authenticator whose ALB key and JWKS are already fetched (through a mock transport);
-    its result cache is empty."""
+def _scope(headers: list[tuple[bytes, bytes]]) -> Scope:
+    """An HTTP scope like uvicorn's for `GET /`."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("10.0.1.23", 8000),
+        "client": ("10.0.0.5", 41312),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": headers,
+        "state": {},
+    }
+
+
+async def _app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app behind the measured middleware does nothing: only the middleware's work counts."""
+
+
+async def _receive() -> Message:
+    raise RuntimeError("nothing reads the request body here")
+
+
+async def _refused(message: Message) -> None:
+    # Only a refusal sends anything (the app sends nothing): a benchmark of 401s is worthless.
+    raise RuntimeError(f"the middleware refused a valid request: {message}")
+
+
+def middleware(tokens: TokenSet, warm: Iterable[int]) -> Callable[[Scope], object]:
+    """`ALBAuthMiddleware` around an app that does nothing, with the ALB key (and the JWKS)
+    fetched by serving one request of each user in `warm`; returns the call for one scope."""
     client = httpx2.AsyncClient(transport=tokens.alb.transport())
-    result = ALBAuthenticator(tokens.config(**overrides), http_client=client)
-    asyncio.run(result.authenticate(tokens.headers(tokens.count)))  # the spare user
-    result.results.clear()
-    return result
+    protected = ALBAuthMiddleware(_app, tokens.config(), http_client=client)
+
+    async def warm_up() -> None:
+        for index in warm:
+            await protected(_scope(tokens.headers(index)), _receive, _refused)
+
+    asyncio.run(warm_up())
+    return lambda scope: run_now(protected(scope, _receive, _refused))
 
 
-def _requests(tokens: TokenSet, count: int, *, same: bool) -> list[list[tuple[bytes, bytes]]]:
-    # A server makes new bytes objects for every request; so do these (no hash is reused).
-    return [
-        [(name, bytes(bytearray(value))) for name, value in tokens.headers(0 if same else index)]
-        for index in range(count)
-    ]
+def _verify_data_token(tokens: TokenSet) -> Callable[[bytes], object]:
+    client = httpx2.AsyncClient(transport=tokens.alb.transport())
+    authenticator = ALBAuthenticator(tokens.config(), http_client=client)
+    asyncio.run(authenticator.verify_data_token(tokens.data[tokens.count]))  # fetches the key
+    return lambda raw: run_now(authenticator.verify_data_token(raw))
 
 
-def _authenticate(tokens: TokenSet) -> Callable[[], Callable[[Any], object]]:
-    def start() -> Callable[[Any], object]:
-        fresh = authenticator(tokens)
-        return lambda headers: run_now(fresh.authenticate(headers))
+def contenders(
+    users: TokenSet, data_only: TokenSet, sessions: TokenSet, *, requests: int
+) -> list[Contender]:
+    """The in-process rows, `requests` items each, in the order of the table.
 
-    return start
-
-
-def contenders(data_only: TokenSet, both: TokenSet, *, repeats: int) -> list[Contender]:
-    """Rows 1-5: the floor, PyJWT, and alb_oidc fresh and repeated."""
-    key = data_only.public_key
-    count = data_only.count
-
-    def verify_data_token() -> Callable[[Any], object]:
-        fresh = authenticator(data_only)
-        return lambda raw: run_now(fresh.verify_data_token(raw))
-
+    `users` are signed-in users with Cognito access tokens, `data_only` users whose IdP's access
+    token is opaque (nothing to verify), and `sessions` holds at least `requests` new sessions
+    (one user and one access token each).
+    """
+    if sessions.count < requests:
+        raise ValueError("every new session must be used once: too few sessions")
+    stream = list(users.stream(requests))
+    data_stream = list(data_only.stream(requests))
+    steady = middleware(users, range(users.count + 1))  # every session's access token seen
+    new_sessions = middleware(sessions, [sessions.count])  # the spare: keys, not sessions
+    es_key = users.public_key
+    rs_key = sessions.alb.pool_key.public_key()
+    standard = data_only.standard[: data_only.count]
     return [
         Contender(
-            "floor: cryptography ES256 verify",
-            floor_inputs(data_only),
-            lambda: lambda item: key.verify(item[0], item[1], ES256),
-            "one P-256 ECDSA verification (DER signature ready, same message bytes)",
+            report.STEADY,
+            "production",
+            [_scope(users.headers(user, data)) for user, data in stream],
+            steady,
+            f"{users.count} sessions, each request with a data token never seen before",
         ),
         Contender(
-            "PyJWT jwt.decode, unpadded ES256",
-            data_only.standard[:count],
-            lambda: lambda token: jwt.decode(token, key, algorithms=["ES256"]),
-            "the same claims as a standard JWT; no signer/client check",
+            report.DATA_ONLY,
+            "production",
+            [_scope(data_only.headers(user, data)) for user, data in data_stream],
+            middleware(data_only, range(data_only.count + 1)),
+            "an IdP whose access token is opaque (e.g. Google): only the data token to verify",
         ),
         Contender(
-            "alb_oidc verify_data_token, fresh",
-            data_only.data[:count],
-            verify_data_token,
+            report.VERIFY,
+            "production",
+            [data for _, data in stream],
+            _verify_data_token(users),
             "parse, alg/signer/kid/client/iss/exp, key lookup, signature",
         ),
         Contender(
-            "alb_oidc authenticate data, fresh",
-            _requests(data_only, count, same=False),
-            _authenticate(data_only),
-            "the middleware's call: header rules, the above, ALBUser, cache insert",
+            report.FLOOR,
+            "floor",
+            es256_inputs(data for _, data in stream),
+            lambda item: es_key.verify(item[0], item[1], ES256),
+            "one P-256 ECDSA verification of the same bytes (DER signature ready)",
         ),
         Contender(
-            "alb_oidc authenticate data, repeated",
-            _requests(data_only, repeats, same=True),
-            _authenticate(data_only),
-            "one user's steady state: a result-cache hit",
+            report.NEW_SESSION,
+            "new session",
+            [_scope(sessions.headers(index)) for index in range(requests)],
+            new_sessions,
+            "a session's first request: its Cognito access token is new too",
         ),
         Contender(
-            "alb_oidc authenticate data+access, fresh",
-            _requests(both, count, same=False),
-            _authenticate(both),
-            "plus the Cognito access token: RS256, iss/token_use/client_id/exp/sub",
+            report.RS_FLOOR,
+            "floor",
+            rs256_inputs(sessions.access[:requests]),
+            lambda item: rs_key.verify(item[0], item[1], *RS256),
+            "one RSA-2048 PKCS#1 v1.5 verification of the same access tokens",
         ),
         Contender(
-            "alb_oidc authenticate data+access, repeated",
-            _requests(both, repeats, same=True),
-            _authenticate(both),
-            "one user's steady state with Cognito: a result-cache hit",
+            report.REPEATED,
+            "repeated",
+            [_scope(users.headers(0)) for _ in range(requests)],
+            middleware(users, [0]),
+            "the same bytes as the previous request: retries, a dev emulator that reuses tokens",
+        ),
+        Contender(
+            report.REPEATED_DATA_ONLY,
+            "repeated",
+            [_scope(data_only.headers(0)) for _ in range(requests)],
+            middleware(data_only, [0]),
+            "the same, without an access token",
+        ),
+        Contender(
+            report.PYJWT,
+            "peer",
+            [standard[index % len(standard)] for index in range(requests)],
+            lambda token: jwt.decode(token, data_only.public_key, algorithms=["ES256"]),
+            "the same claims as a standard (unpadded) JWT; no signer/client check, no cache",
         ),
     ]

@@ -1,4 +1,4 @@
-"""Row 6: aws-jwt-verify (the peer most teams use), run with the machine's Node.js.
+"""aws-jwt-verify (the peer most teams use), run with the machine's Node.js.
 
 The package is installed with npm into `.bench/node/` (ignored by git) on first use. It verifies
 the very same padded tokens with a locally cached key, so no fetch is timed. Its rounds repeat
@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,12 @@ def install() -> Path:
     return PREFIX
 
 
-def measure(tokens: TokenSet, *, rounds: int, repeats: int) -> dict[str, Any]:
-    """Run bench/aws_jwt_verify.js on `tokens`; return its JSON figures."""
+def measure(tokens: TokenSet, raw: Sequence[bytes], *, rounds: int, repeats: int) -> dict[str, Any]:
+    """Run bench/aws_jwt_verify.js on the data tokens `raw` of `tokens`' ALB; return its JSON
+    figures."""
     prefix = install()
     document = {
-        "tokens": [token.decode("ascii") for token in tokens.data[: tokens.count]],
+        "tokens": [token.decode("ascii") for token in raw],
         "jwk": tokens.jwk(),
         "albArn": tokens.alb.alb_arn,
         "issuer": tokens.alb.issuer,

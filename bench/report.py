@@ -190,7 +190,7 @@ class Result:
         steady = self.us(STEADY)
         # Said only when this run shows it: known access tokens cost less than new ones.
         reuse = (
-            ", once: later requests of the session reuse that"
+            " once; the session's later requests reuse that result"
             if steady is not None and steady < new - rs_floor / 2
             else ""
         )
@@ -219,7 +219,7 @@ class Result:
         how = (
             "The middleware answers these from its earlier verification of the same bytes."
             if reused
-            else "The middleware verifies these again in full."
+            else "The middleware verifies their data token again, like any other."
         )
         return "\n".join(
             [

@@ -3,6 +3,8 @@ exactly the environment `ALBConfig.from_env` reads, with values it accepts."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -118,7 +120,7 @@ def outputs_by_variable(template: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_the_container_and_the_logout_function_get_the_output_values(
+def test_the_app_and_the_logout_function_get_the_output_values(
     template: dict[str, Any],
 ) -> None:
     outputs = outputs_by_variable(template)
@@ -126,9 +128,23 @@ def test_the_container_and_the_logout_function_get_the_output_values(
     (container,) = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     environment = {item["Name"]: item["Value"] for item in container["Environment"]}
     assert environment == outputs
+    assert resources["AppFunction"]["Properties"]["Environment"]["Variables"] == outputs
     variables = resources["LogoutFunction"]["Properties"]["Environment"]["Variables"]
     assert variables == {name: outputs[name] for name in variables}
     assert set(variables) == {"ALB_OIDC_LOGOUT_URL", "ALB_OIDC_SESSION_COOKIE"}
+
+
+def test_lambda_targets_get_every_header_value(template: dict[str, Any]) -> None:
+    groups = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"
+        and resource["Properties"].get("TargetType") == "lambda"
+    ]
+    assert len(groups) == 2
+    for group in groups:
+        attributes = {a["Key"]: a["Value"] for a in group["TargetGroupAttributes"]}
+        assert attributes["lambda.multi_value_headers.enabled"] == "true"
 
 
 class Stack:
@@ -266,3 +282,24 @@ def test_the_app_accepts_connections_from_the_load_balancer_only(
     assert ingress["SourceSecurityGroupId"] == {"Ref": "LoadBalancerSecurityGroup"}
     assert "CidrIp" not in ingress
     assert ingress["FromPort"] == ingress["ToPort"] == {"Ref": "ContainerPort"}
+
+
+def test_the_lambda_handlers_named_in_the_examples_exist() -> None:
+    examples = TEMPLATE.parent
+    texts = [path.read_text("utf-8") for path in (TEMPLATE, *examples.glob("*/Dockerfile"))]
+    handlers = {name for text in texts for name in re.findall(r"\b[a-z_.]+\.handler\b", text)}
+    assert handlers == {"alb_oidc.logout_service.handler", "examples.lambda_app.handler"}
+    for name in handlers:
+        module, attribute = name.rsplit(".", 1)
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, module
+        assert spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text("utf-8"))
+        defined = {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        } | {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert attribute in defined, name

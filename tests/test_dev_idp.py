@@ -181,6 +181,26 @@ def test_client_authentication_basic_or_post(client: TestClient) -> None:
     assert bad_basic.status_code == 401
 
 
+@pytest.mark.parametrize("secret", ["é", "secreté", "\u2603"])
+def test_a_non_ascii_client_secret_is_refused_not_a_500(client: TestClient, secret: str) -> None:
+    code = code_of(sign_in(client, "bob", "bob"))
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+    posted = client.post(
+        "/oauth2/token", data={**form, "client_id": "app", "client_secret": secret}
+    )
+    assert (posted.status_code, posted.json()["error"]) == (401, "invalid_client")
+    basic = client.post("/oauth2/token", data=form, auth=("app", secret))
+    assert (basic.status_code, basic.json()["error"]) == (401, "invalid_client")
+
+
+def test_a_non_ascii_client_secret_can_be_the_right_one(users: list[DevUser]) -> None:
+    idp = DevIdP(ISSUER, users, [DevClient("app", "sécret", [CALLBACK])])
+    with TestClient(idp, base_url=ISSUER, follow_redirects=False) as client:
+        code = code_of(sign_in(client, "bob", "bob"))
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
+        assert client.post("/oauth2/token", data=form, auth=("app", "sécret")).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "error"),
     [

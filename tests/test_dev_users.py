@@ -19,7 +19,15 @@ def test_password_hashes_verify_and_are_salted() -> None:
 
 
 @pytest.mark.parametrize(
-    "encoded", ["", "plain", "bcrypt$1$2$3$00$00", "scrypt$x$8$1$00$00", "scrypt$16384$8$1$zz$00"]
+    "encoded",
+    [
+        "",
+        "plain",
+        "bcrypt$1$2$3$00$00",
+        "scrypt$x$8$1$00$00",
+        "scrypt$16384$8$1$zz$00",
+        "scrypt$16384$8$1$00$é0",
+    ],
 )
 def test_malformed_hashes_never_verify(encoded: str) -> None:
     assert not verify_password("anything", encoded)

@@ -323,7 +323,11 @@ class DevIdP:
         client = self.clients.get(client_id)
         if client is None or secret is None:
             return None
-        return client if secrets.compare_digest(secret, client.client_secret) else None
+        # compare_digest refuses str with non-ASCII characters (TypeError): compare UTF-8 bytes.
+        matches = secrets.compare_digest(
+            secret.encode("utf-8"), client.client_secret.encode("utf-8")
+        )
+        return client if matches else None
 
     def _sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})

@@ -59,18 +59,19 @@ def verify_password(password: str, encoded: str) -> bool:
         scheme, n, r, p, salt, expected = encoded.split("$")
         if scheme != "scrypt":
             return False
+        expected_digest = bytes.fromhex(expected)
         digest = hashlib.scrypt(
             password.encode("utf-8"),
             salt=bytes.fromhex(salt),
             n=int(n),
             r=int(r),
             p=int(p),
-            dklen=len(bytes.fromhex(expected)),
+            dklen=len(expected_digest),
             maxmem=128 * 1024 * 1024,
         )
     except ValueError:
         return False
-    return hmac.compare_digest(digest.hex(), expected)
+    return hmac.compare_digest(digest, expected_digest)
 
 
 @dataclass(frozen=True)

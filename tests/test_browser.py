@@ -113,6 +113,17 @@ def test_login_with_the_form_shows_the_right_user(page: Any, demo: DevStack) -> 
     assert me["sub"] == next(u.sub for u in demo.users or [] if u.username == "alice")
 
 
+@pytest.mark.parametrize(
+    "target", ["//localhost:9/phish", "/%2F%2Flocalhost:9/phish", "/\\localhost:9/phish"]
+)
+def test_after_login_the_browser_stays_on_the_site(page: Any, demo: DevStack, target: str) -> None:
+    # localhost:9 is another origin that nothing serves: the test never leaves loopback.
+    page.goto(f"{demo.url}{target}")
+    sign_in(page, "bob", "bob")
+    page.wait_for_url(lambda url: not url.startswith(demo.idp.issuer))  # type: ignore[union-attr]
+    assert page.url.startswith(f"{demo.url}/")
+
+
 def test_wrong_password_shows_the_form_again(page: Any, demo: DevStack) -> None:
     page.goto(f"{demo.url}/me")
     sign_in(page, "alice", "wrong")

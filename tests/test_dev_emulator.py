@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+from http.client import HTTPMessage, HTTPResponse
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from alb_oidc import ConfigurationError
@@ -19,7 +27,7 @@ from alb_oidc.dev.users import DevUser, demo_users, hash_password
 from alb_oidc.tokens import parse_data_token
 
 from .conftest import START, Clock
-from .servers import authenticate, dev_stack, login, serve
+from .servers import _FORM_ACTION, authenticate, dev_stack, echo_app, login, serve
 
 pytestmark = pytest.mark.integration
 
@@ -306,3 +314,192 @@ def test_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
     }
     with pytest.raises(ConfigurationError, match=message):
         EmulatorSettings(**{**settings, **overrides})
+
+
+# -- request targets, redirects, headers: what a client can send that a browser would not --------
+
+
+@dataclass
+class Raw:
+    status: int
+    headers: HTTPMessage
+    body: bytes
+
+
+def raw_get(url: str, target: str, cookies: httpx2.Cookies | None = None) -> Raw:
+    """Send `GET <target> HTTP/1.1` exactly as given over a socket (no client normalises it)."""
+    parts = urlsplit(url)
+    cookie = "; ".join(f"{name}={value}" for name, value in (cookies or {}).items())
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+    lines += [f"Cookie: {cookie}"] if cookie else []
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    response = HTTPResponse(sock)
+    response.begin()
+    raw = Raw(response.status, response.headers, response.read())
+    sock.close()
+    return raw
+
+
+async def secret_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A server the emulator must never be made to fetch from."""
+    if scope["type"] == "http":
+        await PlainTextResponse("the secret")(scope, receive, send)
+
+
+PARSERS = ["h11"] + (["httptools"] if importlib.util.find_spec("httptools") else [])
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize(
+    "target", ["@{secret}/x", "http://{secret}/x", "{secret}", "//{secret}/x", "*"]
+)
+def test_only_origin_form_targets_are_forwarded(parser: str, target: str) -> None:
+    # uvicorn's h11 parser (what `pip install alb-oidc[demo]` runs) passes the target through.
+    with serve(secret_app) as secret, serve(echo_app) as upstream:
+        settings = EmulatorSettings(
+            upstream=upstream,
+            issuer="http://127.0.0.1:9",
+            client_id="c",
+            client_secret="s",
+            on_unauthenticated="allow",
+        )
+        with serve(ALBEmulator(settings), http=parser, proxy=True) as url:
+            response = raw_get(url, target.format(secret=urlsplit(secret).netloc))
+    assert b"the secret" not in response.body
+    if target.startswith("//"):
+        # An origin-form path that happens to start with //: forwarded to the upstream as a path.
+        assert json.loads(response.body)["path"] == target.format(secret=urlsplit(secret).netloc)
+    elif parser == "h11":
+        assert response.status == 400
+    else:
+        # httptools refuses these, or keeps only the path of an absolute URL (which is fine).
+        assert response.status == 400 or json.loads(response.body)["path"] == "/x"
+
+
+def test_the_open_proxy_target_is_refused_with_a_session(users: list[DevUser]) -> None:
+    with (
+        serve(secret_app) as secret,
+        dev_stack(users=users) as stack,
+        httpx2.Client(follow_redirects=True) as http,
+    ):
+        login(http, f"{stack.url}/", "bob", "bob")
+        assert raw_get(stack.url, "/x", http.cookies).status == 200
+        response = raw_get(stack.url, f"@{urlsplit(secret).netloc}/x", http.cookies)
+    assert response.status == 400
+    assert b"the secret" not in response.body
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/static/../admin",
+        "/static/./../admin",
+        "/static/a/../../admin",
+        "/static/%2e%2e/admin",
+        "/static/%2E%2e/admin",
+        "/static/.%2e/admin",
+        "/static/..%2fadmin",
+        "/static/..%2Fadmin",
+        "/static/..%5cadmin",
+        "/static/..\\admin",
+        "/static/..;/admin",
+        "/static%2f..%2fadmin",
+    ],
+)
+def test_public_globs_cannot_be_escaped_with_dot_segments(
+    users: list[DevUser], target: str
+) -> None:
+    with dev_stack(users=users, public_paths=["/static/*"]) as stack:
+        response = raw_get(stack.url, target)
+    assert response.status == 302
+    assert response.headers["location"].startswith(f"{stack.idp.issuer}/oauth2/authorize")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("target", "received"),
+    [
+        ("/static/app.js", "/static/app.js"),
+        ("/static/a/../b.js", "/static/b.js"),
+        ("/static/./c%20d.js?v=1", "/static/c d.js"),
+        ("/static/%2e/e.js", "/static/e.js"),
+    ],
+)
+def test_public_paths_are_forwarded_normalised(
+    users: list[DevUser], target: str, received: str
+) -> None:
+    with dev_stack(users=users, public_paths=["/static/*"]) as stack:
+        response = raw_get(stack.url, target)
+    assert response.status == 200
+    seen = json.loads(response.body)
+    assert seen["path"] == received
+
+
+def login_from(stack: DevStack, target: str) -> str:
+    """Open `target` (sent as is), sign in as bob, and return where the emulator sends us back."""
+    start = raw_get(stack.url, target)
+    assert start.status == 302, start.status
+    with httpx2.Client() as http:
+        for header in start.headers.get_all("set-cookie") or []:
+            name, _, value = header.split(";")[0].partition("=")
+            http.cookies.set(name, value, domain="127.0.0.1")
+        form = http.get(start.headers["location"])
+        match = _FORM_ACTION.search(form.text)
+        assert match, form.text
+        signed_in = http.post(
+            str(form.url.join(unescape(match[1]))), data={"username": "bob", "password": "bob"}
+        )
+        back = http.get(signed_in.headers["location"])
+    assert back.status_code == 302, back.text
+    location: str = back.headers["location"]
+    return location
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        ("//evil.example/phish", "/evil.example/phish"),
+        ("///evil.example/phish", "/evil.example/phish"),
+        ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),
+        ("/%2f/evil.example", "/%2f/evil.example"),
+        ("/\\evil.example", "/%5Cevil.example"),
+        ("/\\/evil.example", "/%5C/evil.example"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
+        ("/%09/evil.example", "/%09/evil.example"),
+        ("/%0d%0a/evil.example", "/%0d%0a/evil.example"),
+        ("/.//evil.example", "/evil.example"),
+        ("/x/..//evil.example", "/evil.example"),
+        ("/%2e//evil.example?next=//evil.example", "/evil.example?next=//evil.example"),
+        ("/page?x=1", "/page?x=1"),
+    ],
+)
+def test_after_login_the_redirect_stays_on_the_site(
+    stack: DevStack, target: str, location: str
+) -> None:
+    back = login_from(stack, target)
+    assert back == location
+    # Browsers read `//host` and `/\\host` as another host, and drop tabs and newlines first.
+    assert back.startswith("/")
+    assert back[1:2] not in ("/", "\\")
+    assert all(33 <= ord(char) <= 126 and char != "\\" for char in back)
+
+
+def test_non_ascii_state_is_a_401_not_a_500(stack: DevStack, http: httpx2.Client) -> None:
+    http.get(f"{stack.url}/", follow_redirects=False)  # sets the login cookie
+    response = http.get(f"{stack.url}/oauth2/idpresponse", params={"state": "é", "code": "x"})
+    assert response.status_code == 401
+
+
+def test_the_emulator_adds_no_date_or_server_header_to_proxied_responses(
+    stack: DevStack, http: httpx2.Client
+) -> None:
+    own = http.get(f"{stack.url}/", follow_redirects=False)
+    assert own.status_code == 302
+    assert len(own.headers.get_list("date")) == 1
+    assert own.headers.get_list("server") == []
+    login(http, f"{stack.url}/", "bob", "bob")
+    proxied = http.get(f"{stack.url}/x")
+    assert proxied.status_code == 200
+    # The echo upstream runs on uvicorn, which adds one of each; the emulator passes them on.
+    assert len(proxied.headers.get_list("date")) == 1
+    assert proxied.headers.get_list("server") == ["uvicorn"]

@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from email.utils import formatdate
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -33,6 +33,7 @@ from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig
 from ..errors import ConfigurationError
 from .oidc import IdPError, OIDCClient
 from .pages import message_page
+from .paths import RequestTarget, parse_target
 from .proxy import forward
 from .sessions import MAX_SHARDS, CookieTooLargeError, SealedCookie, cookie_header, expire_header
 from .signer import DEV_SIGNER_ARN, DevSigner
@@ -52,7 +53,8 @@ class EmulatorSettings:
 
     Give `issuer` alone to use OIDC discovery, or all three endpoints explicitly.
     `public_paths` are glob patterns (`/health`, `/static/*`) forwarded without authentication,
-    like a listener rule without the authenticate action.
+    like a listener rule without the authenticate action; they match the normalised path the
+    upstream receives (`/static/../admin` is `/admin`).
     """
 
     upstream: str
@@ -99,7 +101,11 @@ class EmulatorSettings:
 
 
 class ALBEmulator:
-    """The emulator as an ASGI app. `signer` defaults to a new key per instance."""
+    """The emulator as an ASGI app. `signer` defaults to a new key per instance.
+
+    Serve it with the server's own `Date` and `Server` headers off (`DevStack` does; uvicorn:
+    `--no-date-header --no-server-header`): a proxy passes the target's on and adds none.
+    """
 
     def __init__(
         self,
@@ -113,6 +119,7 @@ class ALBEmulator:
         self.signer = signer or DevSigner()
         self.clock = clock
         self._client = http_client
+        self._upstream = httpx2.URL(settings.upstream)
         self._owns_client = http_client is None
         self._cookies = SealedCookie(self.signer.cookie_key(), clock=clock)
         explicit = {name: getattr(settings, name) for name in _ENDPOINT_NAMES}
@@ -179,37 +186,45 @@ class ALBEmulator:
             await send({"type": "websocket.close", "code": 1008})
             return
         request = Request(scope, receive)
-        path = scope["path"]
-        if path == CALLBACK_PATH:
+        target = parse_target(scope)
+        if target is None:
+            # An absolute or authority-form target (`http://host/x`, `@host:port/x`) would make
+            # the emulator an open proxy: an ALB listener serves paths only.
+            response: Response = PlainTextResponse("400 Bad Request", status_code=400)
+        elif target.decoded_path == CALLBACK_PATH:
             response = await self._callback(request)
-        elif path.startswith(KEY_PATH):
-            response = self._public_key(path[len(KEY_PATH) :])
-        elif any(fnmatchcase(path, pattern) for pattern in self.settings.public_paths):
-            await self._forward(scope, receive, send)
+        elif target.decoded_path.startswith(KEY_PATH):
+            response = self._public_key(target.decoded_path[len(KEY_PATH) :])
+        elif target.is_public(self.settings.public_paths):
+            await self._forward(target, scope, receive, send)
             return
         else:
             session = self._session(request)
             if session is not None:
-                await self._forward(scope, receive, send, self._identity(session))
+                await self._forward(target, scope, receive, send, self._identity(session))
                 return
             if self.settings.on_unauthenticated == "allow":
-                await self._forward(scope, receive, send)
+                await self._forward(target, scope, receive, send)
                 return
             if self.settings.on_unauthenticated == "deny":
                 response = PlainTextResponse("401 Authorization Required", status_code=401)
             else:
-                response = await self._start_login(request)
+                response = await self._start_login(request, target)
+        # The emulator is served with uvicorn's Date header off, since a proxy must not add one
+        # to the target's responses; responses of its own still need one (RFC 9110, 6.6.1).
+        response.headers["date"] = formatdate(self.clock(), usegmt=True)
         await response(scope, receive, send)
 
     async def _forward(
         self,
+        target: RequestTarget,
         scope: Scope,
         receive: Receive,
         send: Send,
         identity: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        request = (scope, receive, send)
-        await forward(self.client, self.settings.upstream, request, extra_headers=identity or ())
+        url = target.upstream_url(self._upstream)
+        await forward(self.client, url, (scope, receive, send), extra_headers=identity or ())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -254,13 +269,12 @@ class ALBEmulator:
 
     # -- login -------------------------------------------------------------------------------
 
-    async def _start_login(self, request: Request) -> Response:
+    async def _start_login(self, request: Request, target: RequestTarget) -> Response:
         try:
             endpoints = await self._oidc.endpoints(self.client)
         except IdPError as exc:
             return message_page("Bad gateway", f"Identity provider: {exc}.", status_code=502)
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         query = {
             **self.settings.extra_params,
             "client_id": self.settings.client_id,
@@ -276,7 +290,7 @@ class ALBEmulator:
         pending = {
             "state": state,
             "nonce": nonce,
-            "target": target,
+            "target": target.same_origin(),
             "exp": int(self.clock()) + _LOGIN_LIFETIME,
         }
         for name, value in self._cookies.seal(_LOGIN_COOKIE, pending):
@@ -292,7 +306,7 @@ class ALBEmulator:
         params = request.query_params
         pending = self._cookies.open(_LOGIN_COOKIE, request.cookies)
         if pending is None or not secrets.compare_digest(
-            params.get("state", ""), str(pending["state"])
+            params.get("state", "").encode("utf-8"), str(pending["state"]).encode("utf-8")
         ):
             return message_page(
                 "Sign-in failed",

@@ -1,9 +1,10 @@
 """Streaming HTTP forwarding for the emulator: one ASGI request to the upstream and back.
 
-Bodies stream both ways (nothing is buffered); the method, path, query string, status, redirects
-(never followed) and end-to-end headers pass unchanged. Hop-by-hop headers are dropped, client-sent
-`x-amzn-oidc-*` headers are always removed, and `X-Forwarded-For/Proto/Port` are set as an ALB
-sets them (For is appended to, the others replaced).
+The caller gives the URL (the emulator builds it from the configured upstream and the checked
+request target, `paths.RequestTarget`). Bodies stream both ways (nothing is buffered); the method,
+status, redirects (never followed) and end-to-end headers pass unchanged. Hop-by-hop headers are
+dropped, client-sent `x-amzn-oidc-*` headers are always removed, and `X-Forwarded-For/Proto/Port`
+are set as an ALB sets them (For is appended to, the others replaced).
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 
 async def forward(
     client: httpx2.AsyncClient,
-    upstream: str,
+    url: httpx2.URL,
     asgi: tuple[Scope, Receive, Send],
     *,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Send the ASGI request `(scope, receive, send)` to `upstream` (a base URL), stream back.
+    """Send the ASGI request `(scope, receive, send)` to `url`, stream the response back.
 
     `extra_headers` are added after the client's `x-amzn-oidc-*` headers were removed. An
     unreachable upstream answers 502, a timeout 504 (as an ALB does).
@@ -93,9 +94,6 @@ async def forward(
     has_body = any(
         name in (b"content-length", b"transfer-encoding") for name, _ in scope["headers"]
     )
-    url = upstream.rstrip("/") + scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-    if scope.get("query_string"):
-        url += "?" + scope["query_string"].decode("latin-1")
     request = client.build_request(
         scope["method"], url, headers=headers, content=_body(receive) if has_body else None
     )

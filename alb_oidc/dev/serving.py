@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -11,10 +12,20 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["BackgroundServer", "bind", "serving"]
+__all__ = ["BackgroundServer", "bind", "is_loopback", "serving"]
 
 # The ALB forwards its session cookie shards and a data token: header blocks beyond h11's 16 KB.
 _MAX_HEADER_BLOCK = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -31,9 +42,17 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 
 class BackgroundServer:
-    """One uvicorn server for `app` on `sock`, in a daemon thread; `start()` waits until ready."""
+    """One uvicorn server for `app` on `sock`, in a daemon thread; `start()` waits until ready.
 
-    def __init__(self, app: Any, sock: socket.socket) -> None:
+    `proxy=True` (for the emulator) stops uvicorn from adding its own `Date` and `Server`
+    headers: a proxy passes the upstream's, and the emulator dates the responses it makes itself.
+    `http` is uvicorn's HTTP parser: h11 by default, the one `pip install alb-oidc[demo]` gets
+    (httptools is not a dependency), so the dev tools run the same way whatever is installed.
+    """
+
+    def __init__(
+        self, app: Any, sock: socket.socket, *, proxy: bool = False, http: str = "h11"
+    ) -> None:
         import uvicorn  # noqa: PLC0415 - optional dependency: `pip install alb-oidc[demo]`
 
         host, port = sock.getsockname()[:2]
@@ -46,6 +65,9 @@ class BackgroundServer:
             access_log=False,
             # The emulator is the edge: X-Forwarded-For is its to append to, not to believe.
             proxy_headers=False,
+            http=http,
+            server_header=not proxy,
+            date_header=not proxy,
             h11_max_incomplete_event_size=_MAX_HEADER_BLOCK,
         )
         self._server = uvicorn.Server(config)
@@ -75,9 +97,11 @@ class BackgroundServer:
 
 
 @contextmanager
-def serving(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+def serving(
+    app: Any, sock: socket.socket | None = None, *, proxy: bool = False, http: str = "h11"
+) -> Iterator[str]:
     """Serve `app` for the duration of the block (on `sock`, or a free loopback port)."""
-    server = BackgroundServer(app, sock or bind())
+    server = BackgroundServer(app, sock or bind(), proxy=proxy, http=http)
     server.start()
     try:
         yield server.url

@@ -92,7 +92,7 @@ class DevStack:
             app = self.app_factory(self.app_config())
         apps: list[Any] = [self.emulator, self.idp, app]
         self._servers = [
-            BackgroundServer(part, sock)
+            BackgroundServer(part, sock, proxy=part is self.emulator)
             for part, sock in zip([a for a in apps if a is not None], sockets, strict=True)
         ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import socket
@@ -19,14 +20,14 @@ from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
-from alb_oidc import ConfigurationError
+from alb_oidc import ALBAuthenticator, ALBConfig, ConfigurationError
 from alb_oidc.dev import DEV_SIGNER_ARN, ALBEmulator, EmulatorSettings
 from alb_oidc.dev.serving import bind
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import DevUser, demo_users, hash_password
 from alb_oidc.tokens import parse_data_token
 
-from .conftest import START, Clock
+from .conftest import START, Clock, asgi_headers
 from .servers import _FORM_ACTION, authenticate, dev_stack, echo_app, login, serve
 
 pytestmark = pytest.mark.integration
@@ -503,3 +504,49 @@ def test_the_emulator_adds_no_date_or_server_header_to_proxied_responses(
     # The echo upstream runs on uvicorn, which adds one of each; the emulator passes them on.
     assert len(proxied.headers.get_list("date")) == 1
     assert proxied.headers.get_list("server") == ["uvicorn"]
+
+
+# -- data tokens: one per request, as an ALB signs them --------------------------------------
+
+
+def verify(config: ALBConfig, headers: dict[str, str], clock: Clock) -> Any:
+    async def run() -> Any:
+        authenticator = ALBAuthenticator(config, clock=clock)
+        try:
+            return await authenticator.authenticate(asgi_headers(headers))
+        finally:
+            await authenticator.aclose()
+
+    return asyncio.run(run())
+
+
+def test_every_request_gets_a_new_data_token_expiring_120_s_later(users: list[DevUser]) -> None:
+    clock = Clock(START)
+    with (
+        dev_stack(users=users, clock_override=clock) as stack,
+        httpx2.Client(follow_redirects=True) as http,
+    ):
+        login(http, f"{stack.url}/", "alice", "alice")
+        seen = []
+        for step in (0, 7):
+            clock.advance(step)
+            request_time = clock.now
+            headers = echoed(http.get(f"{stack.url}/x"))["headers"]
+            seen.append({name: headers[name] for name in OIDC_HEADERS})
+            token = parse_data_token(headers["x-amzn-oidc-data"])
+            assert token.header["exp"] == token.claims["exp"] == int(request_time) + 120
+            user = verify(stack.app_config(), seen[-1], clock)
+            assert (user.username, user.access_token_verified) == ("alice", True)
+    first, second = seen
+    assert first["x-amzn-oidc-data"] != second["x-amzn-oidc-data"]
+    assert first["x-amzn-oidc-accesstoken"] == second["x-amzn-oidc-accesstoken"]
+
+
+def test_resign_per_request_false_reuses_the_sessions_token(users: list[DevUser]) -> None:
+    with (
+        dev_stack(users=users, resign_per_request=False) as stack,
+        httpx2.Client(follow_redirects=True) as http,
+    ):
+        login(http, f"{stack.url}/", "alice", "alice")
+        tokens = {echoed(http.get(f"{stack.url}/x"))["headers"]["x-amzn-oidc-data"] for _ in "ab"}
+    assert len(tokens) == 1

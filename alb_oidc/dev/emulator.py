@@ -8,9 +8,10 @@ session goes into an encrypted cookie named like the ALB's, sharded into `-0..-3
 
 Every authenticated request is forwarded with any client-sent `x-amzn-oidc-*` headers removed and
 the ALB's three headers added: `x-amzn-oidc-data` signed in the exact ALB wire format by
-`DevSigner`, the IdP's access token, and the `sub`. The public key is served at
-`/.alb-oidc-dev/keys/{kid}` (one PEM per kid, the ALB key endpoint's shape), so the unmodified
-middleware verifies it with `key_url` pointed there. This is a development tool, not an ALB.
+`DevSigner` (a new one per request, as an ALB does), the IdP's access token, and the `sub`. The
+public key is served at `/.alb-oidc-dev/keys/{kid}` (one PEM per kid, the ALB key endpoint's
+shape), so the unmodified middleware verifies it with `key_url` pointed there. This is a
+development tool, not an ALB.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class EmulatorSettings:
     `public_paths` are glob patterns (`/health`, `/static/*`) forwarded without authentication,
     like a listener rule without the authenticate action; they match the normalised path the
     upstream receives (`/static/../admin` is `/admin`).
+
+    An ALB signs a new `x-amzn-oidc-data` for every request, valid `data_token_lifetime` seconds
+    from then (captured ALB tokens: `exp` is the request time + 120 s), and so does the emulator.
+    `resign_per_request=False` reuses one token per session for half its lifetime instead.
     """
 
     upstream: str
@@ -71,6 +76,7 @@ class EmulatorSettings:
     public_paths: Sequence[str] = ()
     extra_params: Mapping[str, str] = field(default_factory=dict)
     data_token_lifetime: int = 120
+    resign_per_request: bool = True
     timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -130,7 +136,7 @@ class ALBEmulator:
             endpoints=explicit if all(explicit.values()) else None,
             clock=clock,
         )
-        self._tokens: TTLCache[str, tuple[str, int]] = TTLCache(
+        self._tokens: TTLCache[str, str] = TTLCache(
             maxsize=4096, ttl=settings.data_token_lifetime / 2, timer=clock
         )
 
@@ -246,8 +252,8 @@ class ALBEmulator:
         return session
 
     def _identity(self, session: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
-        cached = self._tokens.get(session["sid"])
-        if cached is None:
+        token = None if self.settings.resign_per_request else self._tokens.get(session["sid"])
+        if token is None:
             exp = int(min(self.clock() + self.settings.data_token_lifetime, session["exp"]))
             token = self.signer.data_token(
                 session["claims"],
@@ -255,9 +261,10 @@ class ALBEmulator:
                 client_id=self.settings.client_id,
                 exp=exp,
             )
-            cached = self._tokens[session["sid"]] = (token, exp)
+            if not self.settings.resign_per_request:
+                self._tokens[session["sid"]] = token
         return [
-            (b"x-amzn-oidc-data", cached[0].encode("ascii")),
+            (b"x-amzn-oidc-data", token.encode("ascii")),
             (b"x-amzn-oidc-accesstoken", session["access_token"].encode("latin-1")),
             (b"x-amzn-oidc-identity", str(session["claims"]["sub"]).encode("utf-8")),
         ]

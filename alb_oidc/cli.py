@@ -71,11 +71,31 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _warn_if_exposed(host: str, *, demo_users: bool) -> None:
+    from .dev.serving import is_loopback  # noqa: PLC0415 - the dev tools load only when asked for
+    from .dev.users import DEMO_PASSWORDS  # noqa: PLC0415
+
+    if is_loopback(host):
+        return
+    lines = [
+        f"WARNING: --host {host} is not a loopback address: other machines can reach the emulator.",
+        "  It is a development tool (plain HTTP, a development signing key), and what it forwards",
+        "  without a login (public paths, --on-unauthenticated allow) is open to all of them.",
+    ]
+    if demo_users:
+        known = ", ".join(f"{name}/{password}" for name, password in DEMO_PASSWORDS.items())
+        lines.append(f"  The demo users' passwords ({known}) are public; --users FILE sets yours.")
+    lines.append("  Listen on 127.0.0.1 (the default) unless this network is yours alone.")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
     from .dev.signer import DevSigner  # noqa: PLC0415 - the dev tools load only when asked for
     from .dev.stack import DevStack  # noqa: PLC0415
     from .dev.users import load_users  # noqa: PLC0415
 
+    built_in_idp = not getattr(args, "issuer", None)
+    _warn_if_exposed(args.host, demo_users=built_in_idp and args.users is None)
     return DevStack(
         host=args.host,
         port=args.port,

@@ -6,6 +6,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import httpx2
 import pytest
 
 from alb_oidc.cli import main
-from alb_oidc.dev.serving import bind
+from alb_oidc.dev.serving import bind, is_loopback
 from alb_oidc.dev.users import verify_password
 
 from .servers import echo_app, login, serve
@@ -126,7 +127,60 @@ def test_a_taken_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> No
         assert main(["demo", "--port", str(taken.getsockname()[1])]) == 2
     finally:
         taken.close()
-    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot listen on 127.0.0.1" in err
+    assert "WARNING" not in err
+
+
+@contextmanager
+def port_held_on(host: str) -> Iterator[int]:
+    """A port bound (never listening) on `host`: the command's bind fails before it serves."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - never listened on: see port_held_on
+DEV = ["dev", "--upstream", "http://127.0.0.1:9"]
+OWN_IDP = ["--issuer", "http://127.0.0.1:8", "--client-id", "c", "--client-secret", "s"]
+
+
+@pytest.mark.parametrize(
+    ("args", "passwords"), [(["demo"], True), (DEV, True), ([*DEV, *OWN_IDP], False)]
+)
+def test_a_non_loopback_host_gets_a_loud_warning(
+    capsys: pytest.CaptureFixture[str], args: list[str], passwords: bool
+) -> None:
+    # The port is held, so nothing ever listens on every interface during the test.
+    with port_held_on(ALL_INTERFACES) as port:
+        assert main([*args, "--host", ALL_INTERFACES, "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "WARNING: --host 0.0.0.0 is not a loopback address" in captured.err
+    assert ("alice/alice" in captured.err) is passwords
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("::1", True),
+        ("[::1]", True),
+        (ALL_INTERFACES, False),
+        ("::", False),
+        ("192.0.2.1", False),
+        ("dev.example", False),
+        ("", False),
+    ],
+)
+def test_only_loopback_hosts_count_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
 
 
 def test_dev_with_an_issuer_needs_a_client(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,8 @@ that depends on the verified `sub`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import httpx2
 
@@ -33,7 +33,7 @@ from .tokens import (
     verify_access_token,
     verify_data_signature,
 )
-from .user import ALBUser
+from .user import ALBUser, freeze_claims, groups_of, scopes_of
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -51,6 +51,7 @@ _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
 _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
+_NONE: frozenset[str] = frozenset()
 
 
 def extract_auth_headers(
@@ -59,7 +60,9 @@ def extract_auth_headers(
     """The (data, access token, identity) header values of an ASGI header list, or None each.
 
     A duplicated header raises `HeaderError`. The values themselves are checked by
-    `check_header_values`, which the authenticator skips for bytes it has verified before.
+    `check_header_values` (the data token's by its strict parser, whose alphabet excludes commas
+    and control characters), which the authenticator skips for access-token bytes it has
+    verified before.
     """
     found: list[bytes | None] = [None, None, None]
     for name, value in headers:
@@ -92,17 +95,20 @@ def check_header_values(*values: bytes | None) -> None:
             raise HeaderError("authentication header has control characters")
 
 
-def _check_identity(identity: bytes | None, sub: bytes) -> None:
-    """`x-amzn-oidc-identity`, when sent, must be the verified `sub` (it is not signed)."""
-    if identity is not None and identity != sub:
-        raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
-
-
 def _ascii(raw: bytes) -> str:
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise AccessTokenError("access token is not ASCII") from None
+
+
+class _VerifiedAccess(NamedTuple):
+    """What a verified access token contributes to every request that carries it."""
+
+    claims: Mapping[str, Any]  # deeply read-only
+    scopes: frozenset[str]
+    groups: frozenset[str]
+    sub: str
 
 
 class ALBAuthenticator:
@@ -128,16 +134,17 @@ class ALBAuthenticator:
         self.jwks = (
             CognitoJWKS(config.cognito, self._fetcher, self._clock) if config.cognito else None
         )
-        #: Verified users by the exact data (and access) token bytes; see `alb_oidc.cache`.
-        self.results: ResultCache[bytes, tuple[ALBUser, bytes]] = ResultCache(
-            config.result_cache_size, config.result_cache_ttl
+        #: Verified access tokens by their exact bytes; see `alb_oidc.cache`.
+        self.access_tokens: ResultCache[bytes, _VerifiedAccess] = ResultCache(
+            config.access_token_cache_size, config.access_token_cache_ttl
         )
 
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
         """The verified user, or None if the request carries none of the ALB's auth headers.
 
-        Raises an `AuthError` subclass for anything else. A request whose data and access token
-        bytes were verified before (and are still valid) is answered from the result cache.
+        Raises an `AuthError` subclass for anything else. The data token is verified in full on
+        every request (the ALB signs a new one for each); an access token whose exact bytes were
+        verified before is answered from the access-token cache, bound to this request's `sub`.
         """
         data, access, identity = extract_auth_headers(headers)
         if data is None:
@@ -145,23 +152,23 @@ class ALBAuthenticator:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             return None
         now = self._clock()
-        cached = self.results.get(data, now, access)
-        if cached is not None:
-            user, sub = cached
-            _check_identity(identity, sub)
-            return user
-        check_header_values(data, access, identity)
+        check_header_values(data, identity)
         token = await self._verified_data_token(data, now)
-        sub = token.sub.encode("utf-8")
-        _check_identity(identity, sub)  # before the access token: the cheap check first
-        valid_until = token.exp + self.config.leeway
-        access_claims = await self._access_claims(access, token.sub, now)
-        verified = self.config.cognito is not None
-        if verified and access_claims is not None:
-            valid_until = min(valid_until, float(access_claims["exp"]) + self.config.leeway)
-        user = ALBUser(token.claims, access_claims, access_token_verified=verified)
-        self.results.put(data, (user, sub), now=now, valid_until=valid_until, extra=access)
-        return user
+        sub = token.sub
+        if identity is not None and identity != sub.encode():
+            raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
+        if self.config.cognito is None:
+            return self._unverified_access_user(token, access, sub)
+        if access is None:
+            raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
+        verified = self.access_tokens.get(access, now)
+        if verified is None:
+            verified = await self._verify_access_token(access, sub, now)
+        elif verified.sub != sub:
+            raise IdentityMismatchError("access token `sub` differs from the verified user")
+        return ALBUser._verified(
+            freeze_claims(token.claims), verified.claims, verified.scopes, verified.groups
+        )
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
@@ -171,7 +178,7 @@ class ALBAuthenticator:
         return user
 
     async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
-        """Verify an `x-amzn-oidc-data` value in full (no result cache) and return its claims."""
+        """Verify an `x-amzn-oidc-data` value in full and return its claims."""
         token = await self._verified_data_token(raw, self._clock())
         return dict(token.claims)
 
@@ -184,22 +191,33 @@ class ALBAuthenticator:
         verify_data_signature(token, key)
         return token
 
-    async def _access_claims(
-        self, raw: bytes | None, sub: str, now: float
-    ) -> dict[str, Any] | None:
+    async def _verify_access_token(self, raw: bytes, sub: str, now: float) -> _VerifiedAccess:
         cognito = self.config.cognito
-        if cognito is None or self.jwks is None:
-            if raw is None or not self.config.insecure_decode_unverified_access_token:
-                return None
-            claims = decode_access_token_unverified(_ascii(raw))
-            if claims is not None and claims.get("sub", sub) != sub:
-                raise IdentityMismatchError("access token `sub` differs from the verified user")
-            return claims
-        if raw is None:
-            raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
+        if cognito is None or self.jwks is None:  # pragma: no cover - callers check first
+            raise AccessTokenError("no access-token verification is configured")
+        check_header_values(raw)
         token = parse_access_token(raw)
         key = await self.jwks.get(token.kid)
-        return verify_access_token(token, key, cognito, sub=sub, now=now, leeway=self.config.leeway)
+        claims = verify_access_token(
+            token, key, cognito, sub=sub, now=now, leeway=self.config.leeway
+        )
+        frozen = freeze_claims(claims)
+        verified = _VerifiedAccess(frozen, scopes_of(frozen), groups_of(frozen), sub)
+        self.access_tokens.put(
+            raw, verified, now=now, valid_until=float(claims["exp"]) + self.config.leeway
+        )
+        return verified
+
+    def _unverified_access_user(self, token: DataToken, raw: bytes | None, sub: str) -> ALBUser:
+        """The user when no access-token verification is configured: the access token is
+        ignored, or (the insecure opt-in) decoded without verification."""
+        if raw is None or not self.config.insecure_decode_unverified_access_token:
+            return ALBUser._verified(freeze_claims(token.claims), None, _NONE, _NONE)
+        check_header_values(raw)
+        claims = decode_access_token_unverified(_ascii(raw))
+        if claims is not None and claims.get("sub", sub) != sub:
+            raise IdentityMismatchError("access token `sub` differs from the verified user")
+        return ALBUser(token.claims, claims, access_token_verified=False)
 
     async def warm_up(self) -> None:
         """Fetch what can be fetched ahead of traffic (the user pool's JWKS). Never raises."""

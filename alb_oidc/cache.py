@@ -1,18 +1,19 @@
-"""Bounded in-memory caches: an LRU for keys, and the verified-result cache.
+"""Bounded in-memory caches: an LRU for keys, and the verified-result cache for access tokens.
 
-`ResultCache` is what makes the steady state cheap. One user's browser sends the same data token
-(and access token) on every request until the ALB issues a new one, so the verified outcome is
-remembered, keyed by the exact header bytes:
+Behind a real ALB every request brings a data token never seen before (the ALB signs a new one
+for each request, `exp` = request time + 120 s), but the same access token for the whole session
+(Cognito: one hour). So the data token is verified on every request, and what is remembered is
+the access token's verification, keyed by its exact bytes (`ResultCache`):
 
 - a hit needs the very same bytes (dict lookup: hash, then a full byte comparison), so bytes that
   were never verified can never get a result, however they hash;
-- an entry is trusted only until the earliest `exp` of the tokens it was built from (plus the
-  configured leeway, exactly like a fresh verification), and never longer than `ttl` seconds
-  after it was verified;
+- an entry is trusted only until the token's `exp` (plus the configured leeway, exactly like a
+  fresh verification), and never longer than `ttl` seconds after it was verified;
 - it holds at most `maxsize` entries, least recently used out first, so memory is bounded
   whatever the traffic.
 
-Only successes are stored: a refused request is verified again (and refused again) every time.
+Only successes are stored: a refused token is verified again (and refused again) every time.
+The caller binds each hit to the request's own verified `sub`.
 """
 
 from __future__ import annotations
@@ -70,32 +71,31 @@ class LRUCache(Generic[K, V]):
 class ResultCache(Generic[K, V]):
     """Verified results keyed by the exact bytes they were verified from (see the module doc).
 
-    An entry is found by `key` (hashed) and must also match `extra` (compared, not hashed: the
-    access token rides along with the data token, so only the data token is hashed). `maxsize`
-    or `ttl` 0 turns the cache off. `get` returns a value only while `now <= expires_at`, where
-    `put` computed `expires_at` as the earlier of `valid_until` and `now + ttl`.
+    `maxsize` or `ttl` 0 turns the cache off. `get` returns a value only while
+    `now <= expires_at`, where `put` computed `expires_at` as the earlier of `valid_until` and
+    `now + ttl`.
     """
 
     __slots__ = ("_entries", "hits", "misses", "ttl")
 
     def __init__(self, maxsize: int, ttl: float) -> None:
-        self._entries: LRUCache[K, tuple[V, float, object]] | None = (
+        self._entries: LRUCache[K, tuple[V, float]] | None = (
             LRUCache(maxsize) if maxsize > 0 and ttl > 0 else None
         )
         self.ttl = ttl
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: K, now: float, extra: object = None) -> V | None:
-        """The result stored for exactly `key` and `extra`, if it is still valid at `now`."""
+    def get(self, key: K, now: float) -> V | None:
+        """The result stored for exactly `key`, if it is still valid at `now`."""
         entries = self._entries
         if entries is None:
             return None
         entry = entries.get(key)
-        if entry is None or entry[2] != extra:
+        if entry is None:
             self.misses += 1
             return None
-        value, expires_at, _ = entry
+        value, expires_at = entry
         if now > expires_at:
             entries.pop(key)
             self.misses += 1
@@ -103,17 +103,15 @@ class ResultCache(Generic[K, V]):
         self.hits += 1
         return value
 
-    def put(
-        self, key: K, value: V, *, now: float, valid_until: float, extra: object = None
-    ) -> None:
-        """Store a result verified at `now` and valid (by its tokens) until `valid_until`."""
+    def put(self, key: K, value: V, *, now: float, valid_until: float) -> None:
+        """Store a result verified at `now` and valid (by its token) until `valid_until`."""
         if self._entries is not None and now <= valid_until:
-            self._entries[key] = (value, min(valid_until, now + self.ttl), extra)
+            self._entries[key] = (value, min(valid_until, now + self.ttl))
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)
 
     def clear(self) -> None:
-        """Forget every result (the next request of each user is verified in full)."""
+        """Forget every result (the next request of each session is verified in full)."""
         if self._entries is not None:
             self._entries.clear()

@@ -170,8 +170,8 @@ class ALBConfig:
     key_fetch_timeout: float = 5.0
     key_failure_ttl: float = 30.0
     max_key_fetches_per_minute: int = 30
-    result_cache_size: int = 4096
-    result_cache_ttl: float = 300.0
+    access_token_cache_size: int = 4096
+    access_token_cache_ttl: float = 600.0
     insecure_decode_unverified_access_token: bool = False
     #: signer ARN -> key URL template with `{region}` filled in (derived, not a parameter).
     key_urls: Mapping[str, str] = field(init=False, repr=False, compare=False)
@@ -215,12 +215,16 @@ class ALBConfig:
         )
         _integer("max_key_fetches_per_minute", self.max_key_fetches_per_minute, low=1, high=6000)
         _integer(
-            "result_cache_size", self.result_cache_size, low=0, high=1_000_000, low_note=" (off)"
+            "access_token_cache_size",
+            self.access_token_cache_size,
+            low=0,
+            high=1_000_000,
+            low_note=" (off)",
         )
         _set(
             self,
-            "result_cache_ttl",
-            _number("result_cache_ttl", self.result_cache_ttl, low=0, high=86400),
+            "access_token_cache_ttl",
+            _number("access_token_cache_ttl", self.access_token_cache_ttl, low=0, high=86400),
         )
         if self.insecure_decode_unverified_access_token:
             logger.warning(
@@ -325,8 +329,8 @@ class ALBConfig:
             "session_cookie": get("SESSION_COOKIE"),
             "logout_url": get("LOGOUT_URL"),
             "key_fetch_timeout": number("KEY_FETCH_TIMEOUT", float),
-            "result_cache_size": number("RESULT_CACHE_SIZE", int),
-            "result_cache_ttl": number("RESULT_CACHE_TTL", float),
+            "access_token_cache_size": number("ACCESS_TOKEN_CACHE_SIZE", int),
+            "access_token_cache_ttl": number("ACCESS_TOKEN_CACHE_TTL", float),
         }
         pool = get("COGNITO_USER_POOL_ID")
         if pool is not None:

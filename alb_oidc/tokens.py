@@ -29,7 +29,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .config import ALBConfig, CognitoConfig
 from .errors import (
@@ -213,13 +212,25 @@ def verify_data_signature(token: DataToken, key: ec.EllipticCurvePublicKey) -> N
     if not (_ZERO < r < _P256_ORDER and _ZERO < s < _P256_ORDER):
         raise SignatureError("token signature is invalid")
     try:
-        key.verify(
-            encode_dss_signature(int.from_bytes(r, "big"), int.from_bytes(s, "big")),
-            token.signing_input,
-            _ES256,
-        )
+        key.verify(_der_signature(r, s), token.signing_input, _ES256)
     except InvalidSignature:
         raise SignatureError("token signature is invalid") from None
+
+
+def _der_signature(r: bytes, s: bytes) -> bytes:
+    """The DER `SEQUENCE { INTEGER r, INTEGER s }` that OpenSSL verifies, from the JOSE halves.
+
+    Built by hand: at most 72 bytes, so every length fits in one byte. Each integer is minimal
+    (leading zero bytes dropped) and positive (a zero byte in front of a high first bit). Both are
+    non-zero here, so neither is empty.
+    """
+    r = r.lstrip(b"\0")
+    s = s.lstrip(b"\0")
+    if r[0] & 0x80:
+        r = b"\0" + r
+    if s[0] & 0x80:
+        s = b"\0" + s
+    return b"0" + bytes((len(r) + len(s) + 4, 2, len(r))) + r + bytes((2, len(s))) + s
 
 
 class AccessToken(NamedTuple):

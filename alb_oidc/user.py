@@ -43,12 +43,14 @@ def freeze_claims(claims: Mapping[str, Any]) -> Mapping[str, Any]:
     )
 
 
-def _scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+def scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+    """The scopes of access-token claims: `scope`, space-separated."""
     value = (access_claims or {}).get("scope")
     return frozenset(value.split()) if isinstance(value, str) else frozenset()
 
 
-def _groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+def groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
+    """The groups of access-token claims: `cognito:groups`, a list of strings."""
     value = (access_claims or {}).get("cognito:groups")
     if isinstance(value, list | tuple):
         return frozenset(item for item in value if isinstance(item, str))
@@ -89,13 +91,28 @@ class ALBUser(BaseUser):
         init = object.__setattr__
         init(self, "_claims", freeze_claims(claims))
         init(self, "_access_claims", frozen_access)
-        init(
-            self, "_scopes", frozenset(scopes) if scopes is not None else _scopes_of(frozen_access)
-        )
-        init(
-            self, "_groups", frozenset(groups) if groups is not None else _groups_of(frozen_access)
-        )
+        init(self, "_scopes", frozenset(scopes) if scopes is not None else scopes_of(frozen_access))
+        init(self, "_groups", frozenset(groups) if groups is not None else groups_of(frozen_access))
         init(self, "_access_token_verified", access_token_verified and access_claims is not None)
+
+    @classmethod
+    def _verified(
+        cls,
+        claims: Mapping[str, Any],
+        access_claims: Mapping[str, Any] | None,
+        scopes: frozenset[str],
+        groups: frozenset[str],
+    ) -> ALBUser:
+        """The authenticator's constructor: every argument is already verified and frozen (the
+        access claims, scopes and groups are shared by every request of the session)."""
+        user = cls.__new__(cls)
+        init = object.__setattr__
+        init(user, "_claims", claims)
+        init(user, "_access_claims", access_claims)
+        init(user, "_scopes", scopes)
+        init(user, "_groups", groups)
+        init(user, "_access_token_verified", access_claims is not None)
+        return user
 
     # Starlette's BaseUser has no __slots__, so instances would get a __dict__: refuse writes.
     def __setattr__(self, name: str, value: object) -> None:

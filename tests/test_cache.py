@@ -1,6 +1,9 @@
-"""The LRU and the verified-result cache, alone and inside the authenticator."""
+"""The LRU and the verified-result cache, alone and as the authenticator's access-token cache."""
 
 from __future__ import annotations
+
+import base64
+import json
 
 import anyio
 import pytest
@@ -8,12 +11,13 @@ import pytest
 from alb_oidc import (
     AccessTokenError,
     ALBAuthenticator,
+    ALBUser,
     IdentityMismatchError,
     SignatureError,
     TokenExpiredError,
 )
 from alb_oidc.cache import LRUCache, ResultCache
-from alb_oidc.testing import FakeALB
+from alb_oidc.testing import FakeALB, b64url
 
 from .conftest import START, Clock, asgi_headers
 
@@ -78,93 +82,136 @@ def test_result_cache_is_bounded() -> None:
     assert cache.get(0, 1) is None
 
 
-# --- inside the authenticator -----------------------------------------------------------------
+# --- the access-token cache inside the authenticator -----------------------------------------
+#
+# Behind a real ALB every request brings a new data token and the session's access token, so
+# these tests send what a session sends: a fresh data token per request, the same access token.
 
 
 def make(alb: FakeALB, clock: Clock, **overrides: object) -> ALBAuthenticator:
     return ALBAuthenticator(alb.config(**overrides), http_client=alb.http_client(), clock=clock)
 
 
-def authenticate(auth: ALBAuthenticator, values: dict[str, str]) -> object:
+def authenticate(auth: ALBAuthenticator, values: dict[str, str]) -> ALBUser | None:
     return anyio.run(auth.authenticate, asgi_headers(values))
 
 
-def test_a_repeated_request_is_answered_from_the_cache(alb: FakeALB, clock: Clock) -> None:
+def request(alb: FakeALB, access: str, sub: str = "alice", **extra: str) -> dict[str, str]:
+    """One request of a session: a data token signed now, and the session's access token."""
+    return {"x-amzn-oidc-data": alb.data_token(sub), "x-amzn-oidc-accesstoken": access, **extra}
+
+
+def test_a_sessions_access_token_is_verified_once(alb: FakeALB, clock: Clock) -> None:
     auth = make(alb, clock)
-    values = alb.headers("alice", scopes=["tasks/read"], groups=["admins"])
-    first = authenticate(auth, values)
-    second = authenticate(auth, values)
-    assert second is first
-    assert (auth.results.hits, auth.results.misses) == (1, 1)
+    access = alb.access_token("alice", scopes=["tasks/read"], groups=["admins"])
+    users = []
+    for _ in range(5):
+        users.append(authenticate(auth, request(alb, access, "alice")))
+        clock.advance(1)
+    assert (auth.access_tokens.hits, auth.access_tokens.misses) == (4, 1)
     assert len(alb.requests) == 2  # the ALB key and the JWKS, once each
+    assert all(user is not None and user.scopes == {"tasks/read"} for user in users)
+    assert all(user is not None and user.groups == {"admins"} for user in users)
+    assert len({id(user) for user in users}) == 5  # each request its own user
+    assert users[0] is not None
+    assert users[1] is not None
+    assert users[0].access_claims is users[1].access_claims  # one frozen copy per session
 
 
-def test_a_cached_user_is_refused_once_the_data_token_expires(alb: FakeALB, clock: Clock) -> None:
-    auth = make(alb, clock, leeway=5)
-    values = alb.headers()  # both tokens live for 120 s
-    authenticate(auth, values)
-    clock.advance(125)
-    assert authenticate(auth, values) is not None
-    clock.advance(0.5)
-    with pytest.raises(TokenExpiredError):
-        authenticate(auth, values)
-
-
-def test_the_access_tokens_earlier_exp_bounds_the_entry(alb: FakeALB, clock: Clock) -> None:
-    auth = make(alb, clock, leeway=0)
-    values = {
-        "x-amzn-oidc-data": alb.data_token(),
-        "x-amzn-oidc-accesstoken": alb.access_token(exp=START + 10),
-    }
-    authenticate(auth, values)
-    clock.advance(10)
-    assert authenticate(auth, values) is not None
-    clock.advance(1)
-    with pytest.raises(AccessTokenError, match="expired"):
-        authenticate(auth, values)
-
-
-def test_the_configured_ttl_bounds_the_entry(alb: FakeALB, clock: Clock) -> None:
-    auth = make(alb, clock, result_cache_ttl=10)
-    values = alb.headers()
-    authenticate(auth, values)
-    clock.advance(11)
-    authenticate(auth, values)
-    assert (auth.results.hits, auth.results.misses) == (0, 2)
-
-
-def test_a_one_byte_change_is_verified_not_served(alb: FakeALB, clock: Clock) -> None:
+def test_every_request_still_verifies_its_data_token(alb: FakeALB, clock: Clock) -> None:
     auth = make(alb, clock)
-    values = alb.headers()
-    authenticate(auth, values)
-    data = values["x-amzn-oidc-data"]
+    access = alb.access_token("alice")
+    authenticate(auth, request(alb, access))
+    data = alb.data_token("alice")
     body = data.rstrip("=")
     flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + data[len(body) - 1 :]
     with pytest.raises(SignatureError):
-        authenticate(auth, {**values, "x-amzn-oidc-data": flipped})
+        authenticate(auth, {"x-amzn-oidc-data": flipped, "x-amzn-oidc-accesstoken": access})
+    clock.advance(alb.token_lifetime + 31)
+    with pytest.raises(TokenExpiredError):
+        authenticate(auth, {"x-amzn-oidc-data": data, "x-amzn-oidc-accesstoken": access})
 
 
-def test_the_identity_header_is_checked_on_a_hit(alb: FakeALB, clock: Clock) -> None:
+def test_a_cached_access_token_is_bound_to_each_requests_sub(alb: FakeALB, clock: Clock) -> None:
     auth = make(alb, clock)
-    values = alb.headers("alice")
-    authenticate(auth, values)
-    with pytest.raises(IdentityMismatchError):
-        authenticate(auth, {**values, "x-amzn-oidc-identity": "mallory"})
-    without = {name: value for name, value in values.items() if name != "x-amzn-oidc-identity"}
-    assert authenticate(auth, without) is not None
+    access = alb.access_token("alice", scopes=["tasks/write"])
+    assert authenticate(auth, request(alb, access, "alice")) is not None
+    # Mallory has her own valid login (data token) and replays Alice's cached access token.
+    with pytest.raises(IdentityMismatchError, match="access token `sub`"):
+        authenticate(auth, request(alb, access, "mallory"))
+    assert (auth.access_tokens.hits, auth.access_tokens.misses) == (1, 1)
 
 
-def test_refused_requests_are_not_cached(alb: FakeALB, clock: Clock) -> None:
+def test_an_entry_expires_with_the_access_tokens_own_exp(alb: FakeALB, clock: Clock) -> None:
+    auth = make(alb, clock, leeway=5)
+    access = alb.access_token("alice", exp=START + 100)
+    authenticate(auth, request(alb, access))
+    clock.advance(105)
+    assert authenticate(auth, request(alb, access)) is not None
+    assert auth.access_tokens.hits == 1
+    clock.advance(0.5)
+    with pytest.raises(AccessTokenError, match="expired"):
+        authenticate(auth, request(alb, access))
+
+
+def test_the_configured_ttl_bounds_an_entry(alb: FakeALB, clock: Clock) -> None:
+    auth = make(alb, clock, access_token_cache_ttl=10)
+    access = alb.access_token("alice", exp=START + 3600)
+    authenticate(auth, request(alb, access))
+    clock.advance(11)
+    authenticate(auth, request(alb, access))
+    assert (auth.access_tokens.hits, auth.access_tokens.misses) == (0, 2)
+
+
+def test_a_one_byte_change_to_the_access_token_is_verified_and_refused(
+    alb: FakeALB, clock: Clock
+) -> None:
     auth = make(alb, clock)
-    values = {**alb.headers(), "x-amzn-oidc-accesstoken": alb.access_token("someone-else")}
+    access = alb.access_token("alice", scopes=["openid"])
+    authenticate(auth, request(alb, access))
+    head, payload, signature = access.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_payload = b64url(json.dumps({**claims, "scope": "admin"}).encode(), padded=False)
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    for forged in (f"{head}.{forged_payload}.{signature}", f"{head}.{payload}.{flipped}"):
+        with pytest.raises(AccessTokenError):
+            authenticate(auth, request(alb, forged))
+    assert len(auth.access_tokens) == 1  # only the genuine token
+
+
+def test_refused_access_tokens_are_not_cached(alb: FakeALB, clock: Clock) -> None:
+    auth = make(alb, clock)
+    someone_elses = alb.access_token("someone-else")
     for _ in range(2):
         with pytest.raises(IdentityMismatchError):
-            authenticate(auth, values)
-    assert len(auth.results) == 0
+            authenticate(auth, request(alb, someone_elses, "alice"))
+    expired = alb.access_token("alice", exp=START - 100)
+    with pytest.raises(AccessTokenError):
+        authenticate(auth, request(alb, expired, "alice"))
+    assert len(auth.access_tokens) == 0
+    assert auth.access_tokens.misses == 3
+
+
+def test_the_identity_header_is_checked_on_every_request(alb: FakeALB, clock: Clock) -> None:
+    auth = make(alb, clock)
+    access = alb.access_token("alice")
+    authenticate(auth, request(alb, access, **{"x-amzn-oidc-identity": "alice"}))
+    with pytest.raises(IdentityMismatchError):
+        authenticate(auth, request(alb, access, **{"x-amzn-oidc-identity": "mallory"}))
+    assert authenticate(auth, request(alb, access)) is not None
 
 
 def test_the_cache_can_be_turned_off(alb: FakeALB, clock: Clock) -> None:
-    auth = make(alb, clock, result_cache_size=0)
-    values = alb.headers()
-    assert authenticate(auth, values) is not authenticate(auth, values)
-    assert len(auth.results) == 0
+    auth = make(alb, clock, access_token_cache_size=0)
+    access = alb.access_token("alice")
+    authenticate(auth, request(alb, access))
+    authenticate(auth, request(alb, access))
+    assert len(auth.access_tokens) == 0
+    assert auth.access_tokens.hits == 0
+
+
+def test_the_cache_is_bounded(alb: FakeALB, clock: Clock) -> None:
+    auth = make(alb, clock, access_token_cache_size=3)
+    for index in range(10):
+        authenticate(auth, request(alb, alb.access_token(f"user-{index}"), f"user-{index}"))
+    assert len(auth.access_tokens) == 3

@@ -101,11 +101,11 @@ def test_plain_http_key_url_is_allowed_on_loopback(host: str) -> None:
         ("key_cache_size", 0),
         ("key_fetch_timeout", 0),
         ("max_key_fetches_per_minute", 0),
-        ("result_cache_size", -1),
-        ("result_cache_size", 2_000_000),
-        ("result_cache_size", True),
-        ("result_cache_ttl", -1),
-        ("result_cache_ttl", "60"),
+        ("access_token_cache_size", -1),
+        ("access_token_cache_size", 2_000_000),
+        ("access_token_cache_size", True),
+        ("access_token_cache_ttl", -1),
+        ("access_token_cache_ttl", "60"),
         ("session_cookie", "bad name;"),
         ("session_cookie", ""),
         ("logout_url", "/bye"),
@@ -192,8 +192,8 @@ def test_from_env_reads_every_documented_variable() -> None:
         "ALB_OIDC_SESSION_COOKIE": "MyCookie",
         "ALB_OIDC_LOGOUT_URL": "https://auth.example.com/logout?client_id=x",
         "ALB_OIDC_KEY_FETCH_TIMEOUT": "2",
-        "ALB_OIDC_RESULT_CACHE_SIZE": "100",
-        "ALB_OIDC_RESULT_CACHE_TTL": "15",
+        "ALB_OIDC_ACCESS_TOKEN_CACHE_SIZE": "100",
+        "ALB_OIDC_ACCESS_TOKEN_CACHE_TTL": "15",
         "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_AbC",
         "ALB_OIDC_COGNITO_CLIENT_IDS": "client-a",
         "ALB_OIDC_COGNITO_JWKS_URL": "http://127.0.0.1:9000/jwks.json",
@@ -211,7 +211,7 @@ def test_from_env_reads_every_documented_variable() -> None:
     assert config.session_cookie == "MyCookie"
     assert config.logout_url == "https://auth.example.com/logout?client_id=x"
     assert config.key_fetch_timeout == 2
-    assert (config.result_cache_size, config.result_cache_ttl) == (100, 15.0)
+    assert (config.access_token_cache_size, config.access_token_cache_ttl) == (100, 15.0)
     assert config.cognito is not None
     assert config.cognito.client_ids == ("client-a",)
     assert config.cognito.jwks_url == "http://127.0.0.1:9000/jwks.json"

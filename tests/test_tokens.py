@@ -3,10 +3,13 @@ from __future__ import annotations
 import base64
 import json
 
+import hypothesis
 import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import strategies as st
 
 from alb_oidc import (
     AccessTokenError,
@@ -19,6 +22,7 @@ from alb_oidc import (
 )
 from alb_oidc.testing import FakeALB, b64url, sign_es256
 from alb_oidc.tokens import (
+    _der_signature,
     access_token_kid,
     check_data_token,
     decode_access_token_unverified,
@@ -460,3 +464,17 @@ def test_unverified_decode_reads_claims_or_returns_none_for_opaque(alb: FakeALB)
 def test_clock_fixture_moves(clock: Clock) -> None:
     clock.advance(5)
     assert clock() == START + 5
+
+
+_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_EDGES = [1, 0x7F, 0x80, 0xFF, 0x100, 2**247, 2**248 - 1, 2**248, 2**255 - 1, 2**255, _ORDER - 1]
+
+
+@hypothesis.given(
+    r=st.one_of(st.sampled_from(_EDGES), st.integers(1, _ORDER - 1)),
+    s=st.one_of(st.sampled_from(_EDGES), st.integers(1, _ORDER - 1)),
+)
+def test_the_der_signature_is_what_cryptography_would_encode(r: int, s: int) -> None:
+    assert _der_signature(r.to_bytes(32, "big"), s.to_bytes(32, "big")) == encode_dss_signature(
+        r, s
+    )

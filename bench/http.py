@@ -4,8 +4,8 @@ without the middleware, driven by wrk over loopback.
 Every request carries a data token the server has never seen (like the ALB, which signs a new
 one for every request) and its session's access token: a pool of tokens is minted beforehand,
 and bench/wrk_pool.lua sends them in turn, each wrk thread its own slice, every run going on
-where the previous one stopped. The pool is several times larger than any cache of verified
-results, so a token comes back only after far more other tokens than such a cache holds.
+where the previous one stopped. A token comes back only after the whole pool (16,384 tokens or
+more) has gone by: far more than a bounded cache of verified results holds.
 
 Each variant runs in its own uvicorn process (uvloop and httptools when installed, no access
 log): `plain`, `passthrough` (a do-nothing middleware), `protected` (`ALBAuthMiddleware`), and

@@ -208,7 +208,7 @@ def contenders(
             "repeated",
             [_scope(users.headers(0)) for _ in range(requests)],
             middleware(users, [0]),
-            "the same bytes as the previous request: retries, a dev emulator that reuses tokens",
+            "identical bytes again: a retry, a dev emulator that reuses its tokens",
         ),
         Contender(
             report.REPEATED_DATA_ONLY,

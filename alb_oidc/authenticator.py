@@ -10,10 +10,11 @@ that depends on the verified `sub`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import httpx2
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from .cache import ResultCache
 from .config import ALBConfig
@@ -21,19 +22,21 @@ from .errors import (
     AccessTokenError,
     HeaderError,
     IdentityMismatchError,
+    MalformedTokenError,
     MissingTokenError,
 )
 from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher
 from .tokens import (
     DataToken,
     check_data_token,
+    check_token_claims,
     decode_access_token_unverified,
     parse_access_token,
     parse_data_token,
     verify_access_token,
     verify_data_signature,
 )
-from .user import ALBUser, freeze_claims, groups_of, scopes_of
+from .user import NO_GRANTS, ALBUser, Grants, freeze_claims
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -51,7 +54,6 @@ _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
 _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
-_NONE: frozenset[str] = frozenset()
 
 
 def extract_auth_headers(
@@ -65,12 +67,14 @@ def extract_auth_headers(
     verified before.
     """
     found: list[bytes | None] = [None, None, None]
+    lengths = _AUTH_HEADER_LENGTHS
     for name, value in headers:
+        # Most headers are someone else's: a length test rules them out without hashing the name.
+        if len(name) not in lengths:
+            continue
         index = _AUTH_HEADERS.get(name)
         if index is None:
             # ASGI servers lowercase names; only lowercase the few that could be ours anyway.
-            if len(name) not in _AUTH_HEADER_LENGTHS:
-                continue
             index = _AUTH_HEADERS.get(name.lower())
             if index is None:
                 continue
@@ -103,11 +107,9 @@ def _ascii(raw: bytes) -> str:
 
 
 class _VerifiedAccess(NamedTuple):
-    """What a verified access token contributes to every request that carries it."""
+    """A verified access token: what it grants, and the `sub` each request must match."""
 
-    claims: Mapping[str, Any]  # deeply read-only
-    scopes: frozenset[str]
-    groups: frozenset[str]
+    grants: Grants
     sub: str
 
 
@@ -152,10 +154,11 @@ class ALBAuthenticator:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             return None
         now = self._clock()
-        check_header_values(data, identity)
-        token = await self._verified_data_token(data, now)
+        token = self._parse(data)
+        verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
         sub = token.sub
         if identity is not None and identity != sub.encode():
+            check_header_values(identity)  # a comma-joined or garbled value is a header error
             raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
         if self.config.cognito is None:
             return self._unverified_access_user(token, access, sub)
@@ -166,9 +169,20 @@ class ALBAuthenticator:
             verified = await self._verify_access_token(access, sub, now)
         elif verified.sub != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
-        return ALBUser._verified(
-            freeze_claims(token.claims), verified.claims, verified.scopes, verified.groups
-        )
+        return ALBUser._verified(freeze_claims(token.claims, owned=True), verified.grants)
+
+    @staticmethod
+    def _parse(data: bytes) -> DataToken:
+        """Parse the data header. The strict parser refuses commas and control characters
+        (outside the base64url alphabet); only when it refuses is the value checked for them, so
+        that a comma-joined or garbled header is reported as such."""
+        if len(data) > MAX_HEADER_BYTES:
+            raise HeaderError("authentication header is too large")
+        try:
+            return parse_data_token(data)
+        except MalformedTokenError:
+            check_header_values(data)
+            raise
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
@@ -178,31 +192,44 @@ class ALBAuthenticator:
         return user
 
     async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
-        """Verify an `x-amzn-oidc-data` value in full and return its claims."""
-        token = await self._verified_data_token(raw, self._clock())
-        return dict(token.claims)
-
-    async def _verified_data_token(self, raw: bytes | str, now: float) -> DataToken:
+        """Verify an `x-amzn-oidc-data` value in full and return its claims (a new dict)."""
+        now = self._clock()
         token = parse_data_token(raw)
+        verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
+        return token.claims  # type: ignore[return-value]  # parse_data_token made this dict
+
+    def _held_key(self, token: DataToken, now: float) -> EllipticCurvePublicKey | None:
+        """The key for a (`signer`, `kid`) pair that passed `check_data_token` before, after the
+        checks that depend on the rest of the token; None for a pair not seen yet."""
+        key = self.alb_keys.for_token(token.signer, token.kid)
+        if key is not None:
+            check_token_claims(token, self.config, now=now)
+        return key
+
+    async def _key_for(self, token: DataToken, now: float) -> EllipticCurvePublicKey:
+        """Check the token in full, then get the key its `kid` names (fetching it if needed)."""
         url = check_data_token(token, self.config, now=now)
-        # `get` starts with the same lookup; asking `cached` first spares the hot path (the key
-        # is nearly always held) a coroutine.
+        # Asking `cached` first spares the usual case (the key is held) a coroutine.
         key = self.alb_keys.cached(url) or await self.alb_keys.get(url, token.kid)
-        verify_data_signature(token, key)
-        return token
+        self.alb_keys.remember(token.signer, token.kid, key)
+        return key
 
     async def _verify_access_token(self, raw: bytes, sub: str, now: float) -> _VerifiedAccess:
         cognito = self.config.cognito
         if cognito is None or self.jwks is None:  # pragma: no cover - callers check first
             raise AccessTokenError("no access-token verification is configured")
-        check_header_values(raw)
-        token = parse_access_token(raw)
+        if len(raw) > MAX_HEADER_BYTES:
+            raise HeaderError("authentication header is too large")
+        try:
+            token = parse_access_token(raw)
+        except AccessTokenError:
+            check_header_values(raw)  # as for the data token: say what is wrong with the header
+            raise
         key = await self.jwks.get(token.kid)
         claims = verify_access_token(
             token, key, cognito, sub=sub, now=now, leeway=self.config.leeway
         )
-        frozen = freeze_claims(claims)
-        verified = _VerifiedAccess(frozen, scopes_of(frozen), groups_of(frozen), sub)
+        verified = _VerifiedAccess(Grants.of(claims), sub)
         self.access_tokens.put(
             raw, verified, now=now, valid_until=float(claims["exp"]) + self.config.leeway
         )
@@ -212,7 +239,7 @@ class ALBAuthenticator:
         """The user when no access-token verification is configured: the access token is
         ignored, or (the insecure opt-in) decoded without verification."""
         if raw is None or not self.config.insecure_decode_unverified_access_token:
-            return ALBUser._verified(freeze_claims(token.claims), None, _NONE, _NONE)
+            return ALBUser._verified(freeze_claims(token.claims, owned=True), NO_GRANTS)
         check_header_values(raw)
         claims = decode_access_token_unverified(_ascii(raw))
         if claims is not None and claims.get("sub", sub) != sub:

@@ -89,19 +89,16 @@ class ResultCache(Generic[K, V]):
     def get(self, key: K, now: float) -> V | None:
         """The result stored for exactly `key`, if it is still valid at `now`."""
         entries = self._entries
-        if entries is None:
-            return None
-        entry = entries.get(key)
+        entry = None if entries is None else entries.get(key)
         if entry is None:
             self.misses += 1
             return None
-        value, expires_at = entry
-        if now > expires_at:
-            entries.pop(key)
+        if now > entry[1]:
+            entries.pop(key)  # type: ignore[union-attr]  # entry is None without entries
             self.misses += 1
             return None
         self.hits += 1
-        return value
+        return entry[0]
 
     def put(self, key: K, value: V, *, now: float, valid_until: float) -> None:
         """Store a result verified at `now` and valid (by its token) until `valid_until`."""

@@ -195,11 +195,27 @@ class ALBKeySource:
         self._demand = _Demand()
         self._flights: dict[str, _Flight] = {}
         self._last_error: dict[str, str] = {}
+        self._by_token: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
+        self._by_token_size = config.key_cache_size
         self.fetch_count = 0
 
     def cached(self, url: str) -> ec.EllipticCurvePublicKey | None:
         """The key for `url` if it is already held."""
         return self._keys.get(url)
+
+    def for_token(self, signer: str, kid: str) -> ec.EllipticCurvePublicKey | None:
+        """The key held for a (`signer`, `kid`) pair that passed `check_data_token` before.
+
+        Only `remember` fills this table, after the full check and a successful key lookup, so a
+        hit vouches for the signer and the kid as well as giving the key.
+        """
+        return self._by_token.get((signer, kid))
+
+    def remember(self, signer: str, kid: str, key: ec.EllipticCurvePublicKey) -> None:
+        """Record that (`signer`, `kid`) passed the checks and names `key`."""
+        if len(self._by_token) >= self._by_token_size:
+            self._by_token.clear()  # rare (new kids come a few a day), and cheap to refill
+        self._by_token[signer, kid] = key
 
     def _raise_if_failed(self, url: str, kid: str) -> None:
         if self._failures is not None and url in self._failures:

@@ -72,23 +72,22 @@ class ALBAuthMiddleware:
             await self.app(scope, receive, send)
             return
         scope[CONFIG_SCOPE_KEY] = self.config
-        public = self.config.is_public(scope["path"])
         try:
             user = await self.authenticator.authenticate(scope["headers"])
         except AuthError as exc:
-            if not public:
+            if not self.config.is_public(scope["path"]):
                 await self._refuse(scope, receive, send, exc)
                 return
             logger.debug("alb_oidc: anonymous on public path (%s)", exc.code)
             user = None
-        if user is None and not (public or self.config.optional):
-            missing = MissingTokenError("not authenticated by the load balancer")
-            await self._refuse(scope, receive, send, missing)
-            return
         if user is None:
+            if not (self.config.optional or self.config.is_public(scope["path"])):
+                missing = MissingTokenError("not authenticated by the load balancer")
+                await self._refuse(scope, receive, send, missing)
+                return
             scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         else:
-            scope["user"], scope["auth"] = user, AuthCredentials(sorted(user.scopes))
+            scope["user"], scope["auth"] = user, AuthCredentials(user.sorted_scopes)
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:

@@ -10,30 +10,76 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.authentication import BaseUser
 
-__all__ = ["ALBUser", "freeze_claims"]
+__all__ = ["NO_GRANTS", "ALBUser", "Grants", "freeze_claims"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+class Grants(NamedTuple):
+    """What an access token grants a user: built once per verified access token and shared by
+    every request that carries it (every field is immutable)."""
+
+    claims: Mapping[str, Any] | None  # deeply read-only, or None without an access token
+    scopes: frozenset[str]
+    groups: frozenset[str]
+    sorted_scopes: tuple[str, ...]
+    verified: bool
+
+    @classmethod
+    def of(
+        cls,
+        claims: Mapping[str, Any] | None,
+        *,
+        scopes: Iterable[str] | None = None,
+        groups: Iterable[str] | None = None,
+        verified: bool = True,
+    ) -> Grants:
+        """Grants from access-token claims (frozen here), with scopes and groups read from them
+        unless given."""
+        frozen = None if claims is None else freeze_claims(claims)
+        scope_set = frozenset(scopes) if scopes is not None else scopes_of(frozen)
+        return cls(
+            frozen,
+            scope_set,
+            frozenset(groups) if groups is not None else groups_of(frozen),
+            tuple(sorted(scope_set)),
+            verified and frozen is not None,
+        )
+
+
+NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
+
+
 def _frozen(value: Any) -> Any:
     """`value` with every JSON object made a read-only mapping and every array a tuple."""
-    if isinstance(value, Mapping):
-        return freeze_claims(value)
-    if isinstance(value, list | tuple):
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        if _SCALARS.issuperset(map(type, value)):  # a list of names (groups, roles): one pass
+            return tuple(value)
         return tuple(_frozen(item) for item in value)
+    if kind is dict or isinstance(value, Mapping):  # exact types first: ABC checks are slow
+        return freeze_claims(value)
     return value
 
 
-def freeze_claims(claims: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A deeply read-only copy of JSON claims (the input is left as it is)."""
+def freeze_claims(claims: Mapping[str, Any], *, owned: bool = False) -> Mapping[str, Any]:
+    """A deeply read-only copy of JSON claims (the input is left as it is).
+
+    With `owned=True` the caller hands over a dict nobody else holds (a freshly parsed token),
+    and a flat one is wrapped without a copy.
+    """
     # Most claims are strings and numbers: checking that in one C-level pass keeps the common case
-    # (a flat userinfo document) at the cost of a dict copy.
+    # (a flat userinfo document) at the cost of a dict copy, or none.
     if _SCALARS.issuperset(map(type, claims.values())):
+        if owned and type(claims) is dict:
+            return MappingProxyType(claims)
         return MappingProxyType(dict(claims))
     return MappingProxyType(
         {
@@ -68,12 +114,9 @@ class ALBUser(BaseUser):
     too; arrays become tuples), and setting any attribute raises `AttributeError`.
     """
 
-    __slots__ = ("_access_claims", "_access_token_verified", "_claims", "_groups", "_scopes")
+    __slots__ = ("_claims", "_grants")
     _claims: Mapping[str, Any]
-    _access_claims: Mapping[str, Any] | None
-    _scopes: frozenset[str]
-    _groups: frozenset[str]
-    _access_token_verified: bool
+    _grants: Grants
 
     def __init__(
         self,
@@ -87,31 +130,19 @@ class ALBUser(BaseUser):
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise ValueError("claims must contain a non-empty `sub` string")
-        frozen_access = None if access_claims is None else freeze_claims(access_claims)
-        init = object.__setattr__
-        init(self, "_claims", freeze_claims(claims))
-        init(self, "_access_claims", frozen_access)
-        init(self, "_scopes", frozenset(scopes) if scopes is not None else scopes_of(frozen_access))
-        init(self, "_groups", frozenset(groups) if groups is not None else groups_of(frozen_access))
-        init(self, "_access_token_verified", access_token_verified and access_claims is not None)
+        grants = Grants.of(
+            access_claims, scopes=scopes, groups=groups, verified=access_token_verified
+        )
+        object.__setattr__(self, "_claims", freeze_claims(claims))
+        object.__setattr__(self, "_grants", grants)
 
     @classmethod
-    def _verified(
-        cls,
-        claims: Mapping[str, Any],
-        access_claims: Mapping[str, Any] | None,
-        scopes: frozenset[str],
-        groups: frozenset[str],
-    ) -> ALBUser:
-        """The authenticator's constructor: every argument is already verified and frozen (the
-        access claims, scopes and groups are shared by every request of the session)."""
+    def _verified(cls, claims: Mapping[str, Any], grants: Grants) -> ALBUser:
+        """The authenticator's constructor: `claims` are verified and frozen, and `grants` is
+        what the session's verified access token grants (shared by all its requests)."""
         user = cls.__new__(cls)
-        init = object.__setattr__
-        init(user, "_claims", claims)
-        init(user, "_access_claims", access_claims)
-        init(user, "_scopes", scopes)
-        init(user, "_groups", groups)
-        init(user, "_access_token_verified", access_claims is not None)
+        object.__setattr__(user, "_claims", claims)
+        object.__setattr__(user, "_grants", grants)
         return user
 
     # Starlette's BaseUser has no __slots__, so instances would get a __dict__: refuse writes.
@@ -140,25 +171,30 @@ class ALBUser(BaseUser):
     @property
     def access_claims(self) -> Mapping[str, Any] | None:
         """The access token's claims (read-only), or None."""
-        return self._access_claims
+        return self._grants.claims
 
     @property
     def access_token_verified(self) -> bool:
         """False when `access_claims` were decoded without verification (the insecure option)."""
-        return self._access_token_verified
+        return self._grants.verified
 
     @property
     def scopes(self) -> frozenset[str]:
         """OAuth scopes granted by the access token."""
-        return self._scopes
+        return self._grants.scopes
+
+    @property
+    def sorted_scopes(self) -> tuple[str, ...]:
+        """`scopes` in sorted order (what the middleware puts in `request.auth.scopes`)."""
+        return self._grants.sorted_scopes
 
     @property
     def groups(self) -> frozenset[str]:
         """Cognito groups (`cognito:groups`) of the user."""
-        return self._groups
+        return self._grants.groups
 
     def _first(self, *names: str) -> str | None:
-        for source in (self._claims, self._access_claims or _EMPTY):
+        for source in (self._claims, self._grants.claims or _EMPTY):
             for name in names:
                 value = source.get(name)
                 if isinstance(value, str) and value:
@@ -204,21 +240,24 @@ class ALBUser(BaseUser):
     def has_scopes(self, *scopes: str, any_of: bool = False) -> bool:
         """True if the user has all (or, with `any_of`, at least one) of `scopes`."""
         check = any if any_of else all
-        return check(scope in self._scopes for scope in scopes)
+        granted = self._grants.scopes
+        return check(scope in granted for scope in scopes)
 
     def in_groups(self, *groups: str, any_of: bool = False) -> bool:
         """True if the user is in all (or, with `any_of`, at least one) of `groups`."""
         check = any if any_of else all
-        return check(group in self._groups for group in groups)
+        granted = self._grants.groups
+        return check(group in granted for group in groups)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ALBUser):
             return NotImplemented
-        return (self._claims, self._access_claims, self._scopes, self._groups) == (
+        mine, theirs = self._grants, other._grants
+        return (self._claims, mine.claims, mine.scopes, mine.groups) == (
             other._claims,
-            other._access_claims,
-            other._scopes,
-            other._groups,
+            theirs.claims,
+            theirs.scopes,
+            theirs.groups,
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -226,5 +265,5 @@ class ALBUser(BaseUser):
     def __repr__(self) -> str:
         return (
             f"ALBUser(sub={self.sub!r}, email={self.email!r}, "
-            f"scopes={sorted(self._scopes)!r}, groups={sorted(self._groups)!r})"
+            f"scopes={list(self._grants.sorted_scopes)!r}, groups={sorted(self._grants.groups)!r})"
         )

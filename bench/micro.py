@@ -132,7 +132,9 @@ def middleware(tokens: TokenSet, warm: Iterable[int]) -> Callable[[Scope], objec
             await protected(_scope(tokens.headers(index)), _receive, _refused)
 
     asyncio.run(warm_up())
-    return lambda scope: run_now(protected(scope, _receive, _refused))
+    # A server builds a new scope per request and drops it (and the user in it) after the
+    # response; a shallow copy per call does the same, so no request's objects outlive it.
+    return lambda scope: run_now(protected(dict(scope), _receive, _refused))
 
 
 def _verify_data_token(tokens: TokenSet) -> Callable[[bytes], object]:

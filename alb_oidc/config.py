@@ -278,8 +278,14 @@ class ALBConfig:
         _set(self, "_prefix_public", tuple(p[:-1] for p in paths if p.endswith("*")))
 
     def is_public(self, path: str) -> bool:
-        """True if `path` is listed in `public_paths` (exactly, or under a `prefix*` entry)."""
-        return path in self._exact_public or path.startswith(self._prefix_public)
+        """True if `path` is listed in `public_paths` (exactly, or under a `prefix*` entry).
+
+        A path with a `.` or `..` segment is never public: a server, proxy or static-file
+        handler that resolves it would serve another path (`/static/../admin` is `/admin`).
+        """
+        if not (path in self._exact_public or path.startswith(self._prefix_public)):
+            return False
+        return "/." not in path or not any(part in (".", "..") for part in path.split("/"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ALBConfig:

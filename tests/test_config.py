@@ -269,3 +269,22 @@ def test_configuration_error_is_a_value_error() -> None:
 def test_insecure_access_token_option_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
     ALBConfig(alb_arns=[ARN], insecure_decode_unverified_access_token=True)
     assert "NOT verified" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("path", "public"),
+    [
+        ("/static/app.js", True),
+        ("/static/.well-known/x", True),  # a dot file, not a dot segment
+        ("/health", True),
+        ("/static/../admin", False),
+        ("/static/./../admin", False),
+        ("/static/..", False),
+        ("/static/a/../../admin", False),
+        ("/health/..", False),
+        ("/admin", False),
+    ],
+)
+def test_a_public_prefix_does_not_cover_dot_segments(path: str, public: bool) -> None:
+    config = ALBConfig(alb_arns=[ARN], public_paths=["/static/*", "/health"])
+    assert config.is_public(path) is public

@@ -9,9 +9,12 @@ more) has gone by: far more than a bounded cache of verified results holds.
 
 Each variant runs in its own uvicorn process (uvloop and httptools when installed, no access
 log): `plain`, `passthrough` (a do-nothing middleware), `protected` (`ALBAuthMiddleware`), and
-`protected` again with two workers. All get the same headers: the ALB sends them whether the
-app reads them or not, and parsing them is the server's cost, not the middleware's. The
-variants alternate, several times, after a warm-up, and the median is reported.
+`protected` again with two workers, and `floor`: the plain app behind a middleware that does
+one raw P-256 verification per request and nothing else, so the floor is also measured where
+the middleware runs (under uvicorn, with wrk on the other core). All get the same headers: the
+ALB sends them whether the app reads them or not, and parsing them is the server's cost, not
+the middleware's. The variants alternate, several times, after a warm-up, and the median is
+reported.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fixtures import TokenSet
+from .fixtures import TokenSet, es256_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve().parent / "wrk_pool.lua"
@@ -39,6 +42,7 @@ SCRIPT = Path(__file__).resolve().parent / "wrk_pool.lua"
 VARIANTS = {
     "plain": ("bench.http_app:plain", 1),
     "passthrough": ("bench.http_app:passthrough", 1),
+    "floor": ("bench.http_app:floor", 1),
     "protected": ("bench.http_app:protected", 1),
     "protected, 2 workers": ("bench.http_app:protected", 2),
 }
@@ -124,7 +128,10 @@ def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Pop
 def write_setup(tokens: TokenSet, path: Path) -> None:
     """The file `bench.http_app:protected` reads: what to trust and the keys to serve itself."""
     alb = tokens.alb
+    signing_input, der = es256_inputs([tokens.data[0]])[0][1], es256_inputs([tokens.data[0]])[0][0]
     setup = {
+        "floor_signature": der.hex(),
+        "floor_message": signing_input.decode(),
         "alb_arn": alb.alb_arn,
         "client_id": alb.client_id,
         "issuer": alb.issuer,

@@ -11,6 +11,9 @@ import json
 import os
 
 import httpx2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -50,6 +53,30 @@ def _protected() -> ALBAuthMiddleware:
 
 
 protected = _protected() if "ALB_OIDC_BENCH_SETUP" in os.environ else None
+
+
+class _Floor:
+    """One raw P-256 ECDSA verification per request (cryptography, DER signature ready), then
+    the plain app: the floor, measured under the same server and load as the middleware."""
+
+    def __init__(self, app: ASGIApp, setup: dict[str, str]) -> None:
+        self.app = app
+        self.key = load_pem_public_key(setup["pem"].encode())
+        self.signature = bytes.fromhex(setup["floor_signature"])
+        self.message = setup["floor_message"].encode()
+        self.algorithm = ec.ECDSA(hashes.SHA256())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.key.verify(self.signature, self.message, self.algorithm)  # type: ignore[union-attr, call-arg]
+        await self.app(scope, receive, send)
+
+
+def _floor() -> _Floor:
+    with open(os.environ["ALB_OIDC_BENCH_SETUP"], encoding="utf-8") as handle:
+        return _Floor(Starlette(routes=[Route("/", hello)]), json.load(handle))
+
+
+floor = _floor() if "ALB_OIDC_BENCH_SETUP" in os.environ else None
 
 
 class _PassThrough:

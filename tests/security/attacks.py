@@ -189,6 +189,30 @@ def _now(alb: FakeALB) -> int:
 
 LEEWAY = 30  # the default the corpus app runs with
 
+
+def _alias_in_signature(token_of: Callable[[], str], padded: bool) -> str:
+    """A valid token whose signature segment spells one `-` or `_` as `+` or `/`.
+
+    Lenient base64 decoders read `+` as `-` and `/` as `_`, so the signature decodes to the very
+    bytes that were signed, and the token verifies unless the standard alphabet is refused outright.
+    """
+    for _ in range(64):  # 86 random base64url characters lack both only once in ~16 tokens
+        head, payload, signature = token_of().split(".")
+        for plain, alias in (("-", "+"), ("_", "/")):
+            if plain in signature:
+                at = signature.index(plain)
+                return f"{head}.{payload}.{signature[:at]}{alias}{signature[at + 1 :]}"
+    raise AssertionError("no token with - or _ in its signature")  # pragma: no cover
+
+
+def _replayed_access(alb: FakeALB) -> Headers:
+    """Mallory's own valid login, carrying the victim's access token."""
+    return [
+        (DATA, alb.data_token("mallory").encode()),
+        (ACCESS, alb.access_token("victim", scopes=("openid", "admin")).encode()),
+    ]
+
+
 ATTACKS = [
     # --- algorithm substitution ------------------------------------------------------------
     Attack(
@@ -322,6 +346,28 @@ ATTACKS = [
                 else t[:5] + "+" + t[6:]
             ),
         ),
+    ),
+    Attack(
+        "alias-in-signature",
+        "one '-' or '_' of a valid signature written as '+' or '/' (the same bytes, leniently)",
+        lambda a: _with(a, data=_alias_in_signature(lambda: a.data_token("victim"), True).encode()),
+    ),
+    Attack(
+        "slash-in-payload",
+        "'/' for '_' in the payload only",
+        lambda a: _resegment(
+            a, lambda p: [p[0], p[1].replace("_", "/", 1) if "_" in p[1] else "/" + p[1][1:], p[2]]
+        ),
+    ),
+    Attack(
+        "access-alias-in-signature",
+        "the access token's signature with one '-' or '_' written as '+' or '/'",
+        lambda a: _access(a, _alias_in_signature(lambda: a.access_token("victim"), False)),
+    ),
+    Attack(
+        "access-replayed-by-another-user",
+        "another user's valid data token with the victim's access token (more scopes)",
+        _replayed_access,
     ),
     Attack(
         "too-much-padding",
@@ -519,6 +565,10 @@ EXPECTED_ERROR = {
     "non-base64": "malformed_token",
     "standard-alphabet": "malformed_token",
     "too-much-padding": "malformed_token",
+    "alias-in-signature": "malformed_token",
+    "slash-in-payload": "malformed_token",
+    "access-alias-in-signature": "bad_access_token",
+    "access-replayed-by-another-user": "identity_mismatch",
     "header-not-json": "malformed_token",
     "payload-array": "malformed_token",
     "payload-nan": "malformed_token",

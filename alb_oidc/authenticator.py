@@ -238,9 +238,10 @@ class ALBAuthenticator:
     def _unverified_access_user(self, token: DataToken, raw: bytes | None, sub: str) -> ALBUser:
         """The user when no access-token verification is configured: the access token is
         ignored, or (the insecure opt-in) decoded without verification."""
+        if raw is not None:
+            check_header_values(raw)  # ignored or not, a garbled header is refused (rule 4)
         if raw is None or not self.config.insecure_decode_unverified_access_token:
             return ALBUser._verified(freeze_claims(token.claims, owned=True), NO_GRANTS)
-        check_header_values(raw)
         claims = decode_access_token_unverified(_ascii(raw))
         if claims is not None and claims.get("sub", sub) != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")

@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import httpx2
 from cachetools import TTLCache
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import RSAAlgorithm
@@ -39,6 +40,10 @@ _PEM_LIMIT = 8 * 1024
 _JWKS_LIMIT = 256 * 1024
 _MAX_JWKS_KEYS = 64
 _MIN_RSA_BITS = 2048
+# The first-sighting filter: 2**20 bits a generation. At 10,000 new kids a second for a
+# 10-second generation, three bits per kid give about 1.6 % false positives.
+_BLOOM_BYTES = 1 << 17
+_BLOOM_MASK = (_BLOOM_BYTES << 3) - 1
 
 
 class FetchError(Exception):
@@ -117,53 +122,118 @@ class _TokenBucket:
         self._tokens -= 1.0
         return True
 
+    def refund(self) -> None:
+        """Give back a token whose fetch never ran to its end."""
+        self._tokens = min(self.capacity, self._tokens + 1.0)
+
 
 class _Demand:
-    """How many requests asked for each key URL we do not hold, to share out the fetch budget.
+    """How often each key URL we do not hold has been asked for, to share out the fetch budget.
 
-    A flood of random kids brings each kid once; real traffic brings the ALB's kid over and over.
-    So kids seen once may only use the upper half of the budget, and the reserved lower half goes
-    to kids asked for again, the most requested first. Both tables are bounded: first sightings in
-    an LRU (a flood churns only that one), repeat demand in a small table whose least requested
-    entry makes room.
+    A flood of random kids brings each kid once or twice; real traffic brings the ALB's kid over
+    and over. So a kid seen for the first time may only use the upper half of the budget, and
+    the reserved lower half goes to kids asked for again, the most requested first. Bounded
+    whatever the flood:
+
+    - first sightings go into a Bloom filter of two generations (`_BLOOM_BYTES` each, a new one
+      every `window` seconds). A flood cannot push a kid out of it; it can only make random kids
+      look seen before (false positives), which promotes them to a count of 2 and no further;
+    - repeat demand is counted per URL in a table of at most `repeat_size` entries, whose least
+      requested (then oldest) entry makes room. Only URLs asked for within the last `window`
+      seconds compete, so a kid that was pumped and then went silent stops counting.
     """
 
-    def __init__(self, once_size: int = 4096, repeat_size: int = 256) -> None:
-        self._once: LRUCache[str, bool] = LRUCache(once_size)
-        self._repeat: dict[str, int] = {}
+    def __init__(
+        self, clock: Callable[[], float], *, window: float = 10.0, repeat_size: int = 4096
+    ) -> None:
+        self._clock = clock
+        self._window = window
+        self._generations = [bytearray(_BLOOM_BYTES), bytearray(_BLOOM_BYTES)]
+        self._generation_started = clock()
+        self._repeat: dict[str, list[float]] = {}  # url -> [count, last asked for]
         self._repeat_size = repeat_size
+        self._leader: str | None = None  # the URL with the highest recent count
+
+    def _positions(self, url: str) -> tuple[int, int, int]:
+        # Python's string hash is salted per process, so a client cannot aim at chosen bits.
+        digest = hash(url)
+        return (
+            digest & _BLOOM_MASK,
+            (digest >> 21) & _BLOOM_MASK,
+            (digest >> 42) & _BLOOM_MASK,
+        )
+
+    def _seen_before(self, url: str, now: float) -> bool:
+        """Whether `url` was sighted in this or the previous generation; records this sighting."""
+        if now - self._generation_started >= self._window:
+            stale = now - self._generation_started >= 2 * self._window
+            self._generations = [
+                bytearray(_BLOOM_BYTES),
+                bytearray(_BLOOM_BYTES) if stale else self._generations[0],
+            ]
+            self._generation_started = now
+        current, previous = self._generations
+        seen_now = seen_then = True
+        for position in self._positions(url):
+            byte, bit = position >> 3, 1 << (position & 7)
+            seen_now = seen_now and bool(current[byte] & bit)
+            seen_then = seen_then and bool(previous[byte] & bit)
+            current[byte] |= bit
+        return seen_now or seen_then
 
     def record(self, url: str) -> int:
-        """Count one more request for `url`; return how many there have been."""
-        count = self._repeat.get(url)
-        if count is not None:
-            self._repeat[url] = count + 1
-            return count + 1
-        if self._once.pop(url) is None:
-            self._once[url] = True
-            return 1
-        if len(self._repeat) >= self._repeat_size:
-            del self._repeat[min(self._repeat, key=self._repeat.__getitem__)]
-        self._repeat[url] = 2
-        return 2
+        """Count one more request for `url`; return how many there have been recently."""
+        now = self._clock()
+        entry = self._repeat.get(url)
+        if entry is None:
+            if not self._seen_before(url, now):
+                return 1
+            if len(self._repeat) >= self._repeat_size:
+                self._make_room()
+            entry = self._repeat[url] = [1.0, now]
+        entry[0] += 1
+        entry[1] = now
+        leader = self._repeat.get(self._leader) if self._leader is not None else None
+        if leader is None or entry[0] >= leader[0] or now - leader[1] > self._window:
+            self._leader = url
+        return int(entry[0])
 
-    def is_first_in_line(self, count: int) -> bool:
-        """True if no other waiting kid has been asked for more often than `count` times."""
-        return count >= max(self._repeat.values(), default=0)
+    def _make_room(self) -> None:
+        victim = min(self._repeat, key=lambda url: self._repeat[url][0])  # first = oldest
+        self.forget(victim)
+
+    def is_first_in_line(self, url: str) -> bool:
+        """True if no other kid asked for within the window has been asked for more often."""
+        entry = self._repeat.get(url)
+        if entry is None:
+            return False
+        if self._leader == url:
+            return True
+        now = self._clock()
+        leader = self._repeat.get(self._leader) if self._leader is not None else None
+        if leader is None or now - leader[1] > self._window:
+            # The leader went silent or was served: find the new one among the recent (rare).
+            recent = [(e[0], u) for u, e in self._repeat.items() if now - e[1] <= self._window]
+            self._leader = max(recent)[1] if recent else None
+            leader = self._repeat.get(self._leader) if self._leader is not None else None
+        return leader is None or entry[0] >= leader[0]
 
     def forget(self, url: str) -> None:
         """`url` was fetched (or failed and is remembered): its demand is served."""
         self._repeat.pop(url, None)
-        self._once.pop(url)
+        if self._leader == url:
+            self._leader = None
 
 
 class _Flight:
-    """One fetch in progress; requests that need its result wait on `done`."""
+    """One fetch in progress; requests that need its result wait on `done`. `aborted` says the
+    request that ran it was cancelled before it finished: the waiters then try again."""
 
-    __slots__ = ("done",)
+    __slots__ = ("aborted", "done")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
+        self.aborted = False
 
 
 def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
@@ -172,7 +242,7 @@ def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
         raise FetchError("not exactly one PEM block")
     try:
         key = load_pem_public_key(body)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):  # the latter: a curve or key type it cannot load
         raise FetchError("not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise FetchError("not a P-256 public key")
@@ -192,7 +262,7 @@ class ALBKeySource:
         )
         self._budget = _TokenBucket(config.max_key_fetches_per_minute, clock)
         self._reserve = config.max_key_fetches_per_minute // 2
-        self._demand = _Demand()
+        self._demand = _Demand(clock)
         self._flights: dict[str, _Flight] = {}
         self._last_error: dict[str, str] = {}
         self._by_token: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
@@ -230,14 +300,17 @@ class ALBKeySource:
 
         Every request that needs the key while its fetch is under way waits for that one fetch.
         """
-        key = self._keys.get(url)
-        if key is not None:
-            return key
-        self._raise_if_failed(url, kid)
-        flight = self._flights.get(url)
-        if flight is not None:
-            await flight.done.wait()
-        else:
+        while True:
+            key = self._keys.get(url)
+            if key is not None:
+                return key
+            self._raise_if_failed(url, kid)
+            flight = self._flights.get(url)
+            if flight is not None:
+                await flight.done.wait()
+                if flight.aborted:
+                    continue  # whoever ran it was cancelled: the next waiter fetches
+                break
             if not self._admit(url):
                 raise KeyUnavailableError(
                     "too many new key ids: fetch budget spent", kid=kid, reason="key_fetch_budget"
@@ -245,9 +318,16 @@ class ALBKeySource:
             flight = self._flights[url] = _Flight()
             try:
                 await self._fetch(url)
+            except BaseException:
+                # Cancelled by its own request (asyncio's cancellation is not stopped by the
+                # shield): the waiters must not inherit a failure that never happened.
+                flight.aborted = True
+                self._budget.refund()
+                raise
             finally:
                 del self._flights[url]
                 flight.done.set()
+            break
         key = self._keys.get(url)
         if key is not None:
             return key
@@ -262,7 +342,7 @@ class ALBKeySource:
         """Whether a fetch for `url` may spend a token of the budget (see `_Demand`)."""
         count = self._demand.record(url)
         if self._budget.level() >= 1.0 + self._reserve or (
-            count >= 2 and self._demand.is_first_in_line(count)
+            count >= 2 and self._demand.is_first_in_line(url)
         ):
             return self._budget.take()
         return False
@@ -277,7 +357,7 @@ class ALBKeySource:
                 body = await self._fetcher.get(url, limit=_PEM_LIMIT)
             key = load_alb_public_key(body)
         except FetchError as exc:
-            logger.warning("alb_oidc: key fetch failed (key_fetch_failed): %s: %s", url, exc)
+            logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, exc)
             if self._failures is not None:
                 self._failures[url] = str(exc)
             self._last_error[url] = str(exc)
@@ -305,7 +385,7 @@ def parse_jwks(body: bytes) -> dict[str, rsa.RSAPublicKey]:
             key = RSAAlgorithm.from_jwk(entry)
         except (PyJWTError, ValueError, TypeError, KeyError) as exc:
             # A malformed entry must not hide the good ones.
-            logger.debug("alb_oidc: skipping JWKS entry: %s", type(exc).__name__)
+            logger.debug("skipping JWKS entry: %s", type(exc).__name__)
             continue
         if isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS:
             keys[entry["kid"]] = key
@@ -370,7 +450,7 @@ class JWKSSource:
             return key
         if self._flight is not None:
             if key is None:  # a held key is used as is while a refresh runs
-                await self._flight.done.wait()
+                await self.refresh()
         elif self._may_refresh(now):
             await self.refresh()
         key = self._keys.get(kid)
@@ -385,12 +465,15 @@ class JWKSSource:
         raise AccessTokenError(f"access token `kid` is not in {self._owner}'s JWKS")
 
     async def refresh(self) -> None:
-        """Fetch the JWKS now, or wait for the fetch already under way. Never raises."""
-        if self._flight is not None:
-            await self._flight.done.wait()
-            return
+        """Fetch the JWKS now, or wait for the fetch already under way. Never raises (but for
+        the caller's own cancellation)."""
+        while self._flight is not None:
+            flight = self._flight
+            await flight.done.wait()
+            if not flight.aborted:
+                return
         flight = self._flight = _Flight()
-        self._attempted_at = self._clock()
+        attempted_before, self._attempted_at = self._attempted_at, self._clock()
         self.fetch_count += 1
         try:
             with anyio.CancelScope(shield=True):  # see ALBKeySource._fetch
@@ -398,7 +481,12 @@ class JWKSSource:
             keys = parse_jwks(body)
         except FetchError as exc:
             self._last_error = str(exc)
-            logger.warning("alb_oidc: JWKS fetch failed (jwks_fetch_failed): %s: %s", self.url, exc)
+            logger.warning("JWKS fetch failed (jwks_fetch_failed): %s: %s", self.url, exc)
+        except BaseException:
+            # Cancelled by its own request: no attempt to remember; a waiter fetches instead.
+            flight.aborted = True
+            self._attempted_at = attempted_before
+            raise
         else:
             self._keys = keys
             self._fetched_at = self._attempted_at

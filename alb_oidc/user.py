@@ -56,7 +56,8 @@ NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
 
 
 def _frozen(value: Any) -> Any:
-    """`value` with every JSON object made a read-only mapping and every array a tuple."""
+    """`value` read-only all the way down: JSON objects become read-only mappings and arrays
+    tuples; sets (which JSON cannot hold, but a caller might) become frozensets."""
     kind = type(value)
     if kind in _SCALARS:
         return value
@@ -66,6 +67,12 @@ def _frozen(value: Any) -> Any:
         return tuple(_frozen(item) for item in value)
     if kind is dict or isinstance(value, Mapping):  # exact types first: ABC checks are slow
         return freeze_claims(value)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(value)
+    if isinstance(value, bytearray):
+        return bytes(value)
     return value
 
 

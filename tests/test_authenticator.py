@@ -6,6 +6,7 @@ import pytest
 from alb_oidc import (
     AccessTokenError,
     ALBAuthenticator,
+    AuthError,
     HeaderError,
     MissingTokenError,
 )
@@ -114,3 +115,28 @@ def test_non_ascii_access_token_is_refused_not_crashed(alb: FakeALB, clock: Cloc
     headers = [(n, "tökén".encode() if n == ACCESS else v) for n, v in headers]
     with pytest.raises(AccessTokenError, match="ASCII"):
         anyio.run(auth.authenticate, headers)
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (b"opaque-token, another-token", "bad_header"),
+        (b"opaque\x01token", "bad_header"),
+        (b"x" * (MAX_HEADER_BYTES + 1), "bad_header"),
+    ],
+)
+def test_without_cognito_the_access_header_is_still_checked(
+    alb: FakeALB, clock: Clock, value: bytes, code: str
+) -> None:
+    """The access token is ignored without `cognito`, but a duplicated, garbled or oversized
+    header is still refused (trust rule 4)."""
+    authenticator = ALBAuthenticator(
+        alb.config(cognito=False), http_client=alb.http_client(), clock=clock
+    )
+    headers = [
+        (b"x-amzn-oidc-data", alb.data_token().encode()),
+        (b"x-amzn-oidc-accesstoken", value),
+    ]
+    with pytest.raises(AuthError) as caught:
+        anyio.run(authenticator.authenticate, headers)
+    assert caught.value.code == code

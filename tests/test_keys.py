@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -357,3 +358,30 @@ async def test_unusable_jwks_documents_are_failures(
     source = jwks_source(alb, Endpoint(lambda request: httpx2.Response(200, content=body)), clock)
     with pytest.raises(KeyUnavailableError):
         await source.get(alb.pool_kid)
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN PUBLIC KEY-----\n{body}-----END PUBLIC KEY-----\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param("06082a8648ce3d030107", "06082a8648ce3d030109", id="unknown-curve"),
+        pytest.param("06072a8648ce3d0201", "06072a8648ce3d0209", id="unknown-key-type"),
+    ],
+)
+async def test_a_key_of_an_unsupported_kind_is_a_remembered_failure_not_a_500(
+    alb: FakeALB, clock: Clock, old: str, new: str
+) -> None:
+    der = alb.alb_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    body = _pem(der.replace(bytes.fromhex(old), bytes.fromhex(new)))
+    endpoint = Endpoint(lambda request: httpx2.Response(200, content=body))
+    source = alb_source(alb, endpoint, clock)
+    for _ in range(3):
+        with pytest.raises(KeyUnavailableError):
+            await source.get(alb.key_url(), alb.kid)
+    assert len(endpoint.calls) == 1  # remembered as failed

@@ -22,7 +22,9 @@ from alb_oidc import (
 )
 from alb_oidc.testing import FakeALB, b64url, sign_es256
 from alb_oidc.tokens import (
+    _b64decode,
     _der_signature,
+    _segment,
     access_token_kid,
     check_data_token,
     decode_access_token_unverified,
@@ -478,3 +480,28 @@ def test_the_der_signature_is_what_cryptography_would_encode(r: int, s: int) -> 
     assert _der_signature(r.to_bytes(32, "big"), s.to_bytes(32, "big")) == encode_dss_signature(
         r, s
     )
+
+
+@hypothesis.given(
+    segment=st.binary(max_size=300).map(base64.urlsafe_b64encode)
+    | st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/. \n\x00é",
+        max_size=40,
+    ).map(str.encode),
+    cut=st.integers(0, 3),
+)
+def test_the_simd_decoder_accepts_exactly_what_the_reference_decoder_accepts(
+    segment: bytes, cut: int
+) -> None:
+    """`_segment` (pybase64, on tokens already free of `+` and `/`) against `_b64decode`
+    (binascii's strict mode): the same bytes out, or both refuse."""
+    segment = segment[: len(segment) - cut] if cut < len(segment) else segment
+    if b"+" in segment or b"/" in segment:
+        return  # refused for the whole token before `_segment` runs
+    outcomes = []
+    for decode in (_segment, _b64decode):
+        try:
+            outcomes.append(decode(segment))
+        except MalformedTokenError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]

@@ -130,3 +130,13 @@ def test_freezing_leaves_the_callers_claims_alone_and_keeps_values() -> None:
 
 def test_groups_from_a_frozen_list_still_count() -> None:
     assert ALBUser({"sub": "s"}, {"cognito:groups": ("a", "b")}).groups == {"a", "b"}
+
+
+def test_containers_json_cannot_hold_are_frozen_too() -> None:
+    class Names(list):  # type: ignore[type-arg]
+        pass
+
+    user = ALBUser({"sub": "s", "tags": {"a"}, "raw": bytearray(b"x"), "names": Names(["n"])})
+    assert user.claims["tags"] == frozenset({"a"})
+    assert user.claims["raw"] == b"x"
+    assert user.claims["names"] == ("n",)

@@ -2,7 +2,7 @@
 
 This is the whole decision, framework-free: the middleware calls it per request, and it is usable
 on its own (a background job, a Lambda behind an ALB, the `alb-oidc verify` command). The order
-of the checks is the trust model (the README's "What is checked, in order"): the header rules,
+of the checks is the trust model (docs/index.md, "How a request is verified"): the header rules,
 then the cheap token checks (signer first), then the key, then the signature, then everything
 that depends on the verified `sub`.
 """

@@ -6,8 +6,6 @@ exact wire format (padded segments, 64-byte r || s signatures), serves both publ
 mocked inside alb-oidc: your app's middleware verifies these tokens exactly as it verifies the
 ALB's. Keys are generated per instance; nothing secret is stored anywhere.
 
-::
-
     alb = FakeALB()
     app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client())
     client = TestClient(app)

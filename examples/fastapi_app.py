@@ -2,7 +2,7 @@
 
 It is the same app that `alb-oidc demo` runs, so it ships inside the package as
 `alb_oidc.dev.demo_app` (read that file for the code). Run it behind a real ALB with
-configuration from the ALB_OIDC_* variables (see the README):
+configuration from the ALB_OIDC_* variables (see docs/configuration.md):
 
     uvicorn examples.fastapi_app:create_app --factory
 """

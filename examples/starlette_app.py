@@ -1,6 +1,6 @@
 """A plain Starlette app behind an ALB, protected by alb-oidc.
 
-Run it (configuration from ALB_OIDC_* variables, see the README):
+Run it (configuration from ALB_OIDC_* variables, see docs/configuration.md):
 
     uvicorn examples.starlette_app:create_app --factory
 """

@@ -31,6 +31,9 @@ from .tokens import parse_data_token
 if TYPE_CHECKING:
     from .dev.stack import DevStack
 
+#: Where `alb-oidc dev --issuer` also looks for the client secret (kept out of the shell history).
+DEV_CLIENT_SECRET_ENV = "ALB_OIDC_DEV_CLIENT_SECRET"  # noqa: S105 - a variable name
+
 
 def _read_token(value: str) -> str:
     return (sys.stdin.read() if value == "-" else value).strip()
@@ -163,11 +166,11 @@ def _dev(args: argparse.Namespace) -> int:
         "session_timeout": args.session_timeout,
     }
     if args.issuer:
-        secret = args.client_secret or os.environ.get("ALB_OIDC_DEV_CLIENT_SECRET")
+        secret = args.client_secret or os.environ.get(DEV_CLIENT_SECRET_ENV)
         if not args.client_id or secret is None:
             raise ConfigurationError(
                 "--issuer needs --client-id and a client secret "
-                "(--client-secret or ALB_OIDC_DEV_CLIENT_SECRET)"
+                f"(--client-secret or {DEV_CLIENT_SECRET_ENV})"
             )
         settings.update(
             issuer=args.issuer,

@@ -6,11 +6,13 @@ the field. Nothing here touches the network.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -52,18 +54,37 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _check_fetch_url(name: str, url: str) -> None:
-    """Refuse any URL we would fetch keys from that is not https (loopback http is allowed)."""
+def _check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
+    """Refuse any URL we would fetch keys from that is not https (loopback http is allowed).
+
+    `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
+    """
     parts = urlsplit(url)
+    quoted = url if shown is None else shown
     if not parts.hostname:
-        raise ConfigurationError(f"{name} is not an absolute URL: {url!r}")
+        raise ConfigurationError(f"{name} is not an absolute URL: {quoted!r}")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return
     raise ConfigurationError(
-        f"{name} must use https (plain http is allowed only for a loopback host): {url!r}"
+        f"{name} must use https (plain http is allowed only for a loopback host): {quoted!r}"
     )
+
+
+def _check_issuer(name: str, issuer: str) -> None:
+    """Refuse a Cognito issuer with a trailing slash: it can never equal the token's `iss`.
+
+    Only for Cognito's host: other IdPs' issuers may end with `/` (Auth0's do), and the ALB
+    passes on whatever the IdP's issuer is, so a trailing slash there is compared as written.
+    """
+    parts = urlsplit(issuer)
+    host = parts.hostname or ""
+    if issuer.endswith("/") and host.startswith("cognito-idp.") and host.endswith(".amazonaws.com"):
+        raise ConfigurationError(
+            f"{name} ends with '/', but Cognito's issuer never does (tokens carry "
+            f"{issuer.rstrip('/')!r}): {issuer!r}"
+        )
 
 
 def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -73,8 +94,13 @@ def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
         value = [value]
     items = tuple(value)
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not item or item != item.strip():
+        if not isinstance(item, str) or not item:
             raise ConfigurationError(f"{name}[{index}] must be a non-empty string: {item!r}")
+        if item != item.strip():
+            # Compared exactly with what the ALB sends, so a stray space would never match.
+            raise ConfigurationError(
+                f"{name}[{index}] has leading or trailing whitespace: {item!r}"
+            )
     return items
 
 
@@ -132,6 +158,7 @@ class CognitoConfig:
             f"https://cognito-idp.{match['region']}.amazonaws.com/{self.user_pool_id}"
         )
         _check_fetch_url("cognito.issuer", issuer)
+        _check_issuer("cognito.issuer", issuer)
         _set(self, "issuer", issuer)
         jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
         _check_fetch_url("cognito.jwks_url", jwks_url)
@@ -185,6 +212,8 @@ class ALBConfig:
         _set(self, "alb_arns", arns)
         _set(self, "client_ids", _strings("client_ids", self.client_ids))
         _set(self, "issuers", _strings("issuers", self.issuers))
+        for index, issuer in enumerate(self.issuers):
+            _check_issuer(f"issuers[{index}]", issuer)
         _set(self, "key_urls", MappingProxyType(self._key_urls(arns)))
         _set(self, "leeway", _number("leeway", self.leeway, low=0, high=_MAX_LEEWAY))
         if self.cognito is not None and not isinstance(self.cognito, CognitoConfig):
@@ -228,7 +257,7 @@ class ALBConfig:
         )
         if self.insecure_decode_unverified_access_token:
             logger.warning(
-                "alb_oidc: insecure_decode_unverified_access_token is on: scopes and groups are "
+                "insecure_decode_unverified_access_token is on: scopes and groups are "
                 "read from an access token whose signature is NOT verified"
             )
 
@@ -245,7 +274,7 @@ class ALBConfig:
                     f"key_url may only use the placeholders {{kid}} and {{region}}: {template!r}"
                 )
             sample = template.replace("{kid}", "00000000-0000-0000-0000-000000000000")
-            _check_fetch_url("key_url", sample.replace("{region}", "us-east-1"))
+            _check_fetch_url("key_url", sample.replace("{region}", "us-east-1"), template)
         urls = {}
         for index, arn in enumerate(arns):
             match = _ALB_ARN.fullmatch(arn)
@@ -292,66 +321,135 @@ class ALBConfig:
         """Build a config from `ALB_OIDC_*` environment variables (see the README's table).
 
         List values are comma-separated. Keyword arguments override what the environment says.
+        A bad value raises `ConfigurationError` naming the variable; an `ALB_OIDC_*` variable
+        that nothing in alb-oidc reads (a typo) is logged as a warning with the closest name.
         """
         env = os.environ if environ is None else environ
-        prefix = "ALB_OIDC_"
-
-        def get(name: str) -> str | None:
-            value = env.get(prefix + name)
-            return value.strip() if value is not None and value.strip() else None
-
-        def listed(name: str) -> tuple[str, ...]:
-            value = get(name)
-            return tuple(item.strip() for item in value.split(",") if item.strip()) if value else ()
-
-        def number(name: str, convert: type[float] | type[int]) -> float | int | None:
-            value = get(name)
-            if value is None:
-                return None
-            try:
-                return convert(value)
-            except ValueError:
-                raise ConfigurationError(f"{prefix}{name} is not a number: {value!r}") from None
-
-        def flag(name: str) -> bool | None:
-            value = get(name)
-            if value is None:
-                return None
-            lowered = value.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ConfigurationError(f"{prefix}{name} must be true or false: {value!r}")
-
-        kwargs: dict[str, Any] = {
-            "alb_arns": listed("ALB_ARNS"),
-            "client_ids": listed("CLIENT_IDS"),
-            "issuers": listed("ISSUERS"),
-            "key_url": get("KEY_URL"),
-            "leeway": number("LEEWAY", float),
-            "public_paths": listed("PUBLIC_PATHS"),
-            "optional": flag("OPTIONAL"),
-            "session_cookie": get("SESSION_COOKIE"),
-            "logout_url": get("LOGOUT_URL"),
-            "key_fetch_timeout": number("KEY_FETCH_TIMEOUT", float),
-            "access_token_cache_size": number("ACCESS_TOKEN_CACHE_SIZE", int),
-            "access_token_cache_ttl": number("ACCESS_TOKEN_CACHE_TTL", float),
-        }
-        pool = get("COGNITO_USER_POOL_ID")
-        if pool is not None:
-            kwargs["cognito"] = CognitoConfig(
-                user_pool_id=pool,
-                client_ids=listed("COGNITO_CLIENT_IDS") or kwargs["client_ids"],
-                jwks_url=get("COGNITO_JWKS_URL"),
-                issuer=get("COGNITO_ISSUER"),
+        _warn_unknown_variables(env)
+        values = {name: _env_value(env, name, kind) for name, (_, kind) in _ENV_FIELDS.items()}
+        kwargs: dict[str, Any] = {_ENV_FIELDS[name][0]: value for name, value in values.items()}
+        cognito = {name: _env_value(env, name, kind) for name, (_, kind) in _COGNITO_FIELDS.items()}
+        # Which variable each field came from, so a bad value's message can name it.
+        sources = {_ENV_FIELDS[name][0]: name for name, value in values.items() if value}
+        if cognito["COGNITO_USER_POOL_ID"] is not None:
+            if not cognito["COGNITO_CLIENT_IDS"]:
+                cognito["COGNITO_CLIENT_IDS"] = values["CLIENT_IDS"]
+                if values["CLIENT_IDS"]:
+                    sources["cognito.client_ids"] = "CLIENT_IDS"
+            sources.update(
+                (f"cognito.{_COGNITO_FIELDS[name][0]}", name)
+                for name, value in cognito.items()
+                if value and f"cognito.{_COGNITO_FIELDS[name][0]}" not in sources
             )
-        elif get("COGNITO_CLIENT_IDS") or get("COGNITO_JWKS_URL") or get("COGNITO_ISSUER"):
-            raise ConfigurationError(
-                f"{prefix}COGNITO_* variables are set but {prefix}COGNITO_USER_POOL_ID is not"
-            )
+            with _naming_the_variable(sources):
+                kwargs["cognito"] = CognitoConfig(
+                    **{_COGNITO_FIELDS[name][0]: value for name, value in cognito.items()}
+                )
+        else:
+            stray = [_ENV_PREFIX + name for name, value in cognito.items() if value]
+            if stray:
+                raise ConfigurationError(
+                    f"{' and '.join(stray)} {'is' if len(stray) == 1 else 'are'} set but "
+                    f"{_ENV_PREFIX}COGNITO_USER_POOL_ID is not (the Cognito settings need the "
+                    "user pool id)"
+                )
         kwargs = {name: value for name, value in kwargs.items() if value is not None}
         kwargs.update(overrides)
+        for name in overrides:
+            sources.pop(name, None)
         if not kwargs.get("alb_arns"):
-            raise ConfigurationError(f"{prefix}ALB_ARNS is not set (comma-separated ALB ARNs)")
-        return cls(**kwargs)
+            raise ConfigurationError(f"{_ENV_PREFIX}ALB_ARNS is not set (comma-separated ALB ARNs)")
+        with _naming_the_variable(sources):
+            return cls(**kwargs)
+
+
+_ENV_PREFIX = "ALB_OIDC_"
+
+#: `ALB_OIDC_` + name -> (ALBConfig field, how the value is read).
+_ENV_FIELDS: dict[str, tuple[str, str]] = {
+    "ALB_ARNS": ("alb_arns", "list"),
+    "CLIENT_IDS": ("client_ids", "list"),
+    "ISSUERS": ("issuers", "list"),
+    "KEY_URL": ("key_url", "text"),
+    "LEEWAY": ("leeway", "float"),
+    "PUBLIC_PATHS": ("public_paths", "list"),
+    "OPTIONAL": ("optional", "flag"),
+    "SESSION_COOKIE": ("session_cookie", "text"),
+    "LOGOUT_URL": ("logout_url", "text"),
+    "KEY_FETCH_TIMEOUT": ("key_fetch_timeout", "float"),
+    "ACCESS_TOKEN_CACHE_SIZE": ("access_token_cache_size", "int"),
+    "ACCESS_TOKEN_CACHE_TTL": ("access_token_cache_ttl", "float"),
+}
+#: `ALB_OIDC_` + name -> (CognitoConfig field, how the value is read).
+_COGNITO_FIELDS: dict[str, tuple[str, str]] = {
+    "COGNITO_USER_POOL_ID": ("user_pool_id", "text"),
+    "COGNITO_CLIENT_IDS": ("client_ids", "list"),
+    "COGNITO_JWKS_URL": ("jwks_url", "text"),
+    "COGNITO_ISSUER": ("issuer", "text"),
+}
+_ENV_NAME = re.compile(r"ALB_OIDC_[A-Z0-9_]+")
+
+
+def _env_value(env: Mapping[str, str], name: str, kind: str) -> Any:
+    """The variable `ALB_OIDC_{name}` read as `kind`; None (or () for a list) when unset."""
+    raw = env.get(_ENV_PREFIX + name)
+    value = raw.strip() if raw is not None and raw.strip() else None
+    if kind == "list":
+        return tuple(item.strip() for item in value.split(",") if item.strip()) if value else ()
+    if value is None or kind == "text":
+        return value
+    if kind == "flag":
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{_ENV_PREFIX}{name} must be true or false: {value!r}")
+    try:
+        return int(value) if kind == "int" else float(value)
+    except ValueError:
+        raise ConfigurationError(f"{_ENV_PREFIX}{name} is not a number: {value!r}") from None
+
+
+@contextmanager
+def _naming_the_variable(sources: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a `ConfigurationError` about a field with the variable it was read from."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        field_name = re.split(r"[\[ ]", str(exc), maxsplit=1)[0]
+        variable = sources.get(field_name)
+        if variable is None:
+            raise
+        raise ConfigurationError(f"{_ENV_PREFIX}{variable}: {exc}") from exc
+
+
+def known_environment_variables() -> frozenset[str]:
+    """Every `ALB_OIDC_*` variable something in alb-oidc reads.
+
+    `from_env`'s own, plus those the logout service and the `alb-oidc` command read from the
+    same environment (collected from their module constants, so a new one is known at once).
+    """
+    from . import cli, logout_service  # noqa: PLC0415 - both import this module
+
+    names = {_ENV_PREFIX + name for name in (*_ENV_FIELDS, *_COGNITO_FIELDS)}
+    for module in (cli, logout_service):
+        names.update(
+            value
+            for value in vars(module).values()
+            if isinstance(value, str) and _ENV_NAME.fullmatch(value)
+        )
+    return frozenset(names)
+
+
+def _warn_unknown_variables(env: Mapping[str, str]) -> None:
+    unknown = sorted(name for name in env if name.startswith(_ENV_PREFIX))
+    if not unknown:
+        return
+    known = known_environment_variables()
+    for name in unknown:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        logger.warning("%s is not a setting alb-oidc reads, so it has no effect%s", name, hint)

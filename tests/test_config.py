@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+import alb_oidc
 from alb_oidc import ALBConfig, CognitoConfig, ConfigurationError
+from alb_oidc.config import known_environment_variables
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
 GOV_ARN = (
@@ -288,3 +293,136 @@ def test_insecure_access_token_option_warns_loudly(caplog: pytest.LogCaptureFixt
 def test_a_public_prefix_does_not_cover_dot_segments(path: str, public: bool) -> None:
     config = ALBConfig(alb_arns=[ARN], public_paths=["/static/*", "/health"])
     assert config.is_public(path) is public
+
+
+POOL_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool1"
+
+
+@pytest.mark.parametrize("arn", [ARN + " ", " " + ARN, ARN + "\n"])
+def test_surrounding_whitespace_is_named_as_such(arn: str) -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"alb_arns\[0\] has leading or trailing whitespace"
+    ):
+        ALBConfig(alb_arns=[arn])
+
+
+def test_an_empty_item_is_still_called_empty() -> None:
+    with pytest.raises(ConfigurationError, match=r"client_ids\[0\] must be a non-empty string"):
+        ALBConfig(alb_arns=[ARN], client_ids=[""])
+
+
+def test_a_bad_key_url_is_quoted_as_written() -> None:
+    template = "http://keys.example.com/{region}/{kid}"
+    with pytest.raises(ConfigurationError) as caught:
+        ALBConfig(alb_arns=[ARN], key_url=template)
+    assert str(caught.value).endswith(f"{template!r}")
+    assert "00000000" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ALBConfig(alb_arns=[ARN], issuers=[POOL_ISSUER + "/"]),
+        lambda: CognitoConfig(
+            user_pool_id="eu-west-1_Pool1", client_ids=["c"], issuer=POOL_ISSUER + "/"
+        ),
+    ],
+)
+def test_a_cognito_issuer_with_a_trailing_slash_is_refused(make: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"ends with '/', but Cognito's issuer never does"):
+        make()  # type: ignore[operator]
+
+
+def test_other_issuers_may_end_with_a_slash() -> None:
+    # Auth0's issuer is `https://TENANT.auth0.com/`, and the ALB passes it on as it is.
+    config = ALBConfig(alb_arns=[ARN], issuers=["https://tenant.eu.auth0.com/"])
+    assert config.issuers == ("https://tenant.eu.auth0.com/",)
+
+
+def test_from_env_warns_about_a_misspelt_variable_with_the_closest_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_CLIENT_ID": "abc"})
+    assert config.client_ids == ()
+    (record,) = caplog.records
+    assert (record.name, record.levelname) == ("alb_oidc", "WARNING")
+    assert record.getMessage() == (
+        "ALB_OIDC_CLIENT_ID is not a setting alb-oidc reads, so it has no effect; "
+        "did you mean ALB_OIDC_CLIENT_IDS?"
+    )
+
+
+def test_from_env_does_not_warn_about_the_logout_service_and_dev_variables(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {
+        "ALB_OIDC_ALB_ARNS": ARN,
+        "ALB_OIDC_LOGOUT_COGNITO_DOMAIN": "auth.example.com",
+        "ALB_OIDC_LOGOUT_CLIENT_ID": "c",
+        "ALB_OIDC_LOGOUT_REDIRECT_URI": "https://app.example.com/bye",
+        "ALB_OIDC_LOGOUT_END_SESSION_ENDPOINT": "https://idp.example.com/end",
+        "ALB_OIDC_DEV_CLIENT_SECRET": "s",
+        "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_Pool1",
+        "ALB_OIDC_COGNITO_CLIENT_IDS": "c",
+        "ALB_OIDC_COGNITO_ISSUER": POOL_ISSUER,
+        "ALB_OIDC_COGNITO_JWKS_URL": POOL_ISSUER + "/.well-known/jwks.json",
+        "ALB_OIDC_KEY_FETCH_TIMEOUT": "3",
+        "ALB_OIDC_ACCESS_TOKEN_CACHE_SIZE": "10",
+        "ALB_OIDC_ACCESS_TOKEN_CACHE_TTL": "60",
+    }
+    ALBConfig.from_env(env)
+    assert caplog.records == []
+
+
+def test_every_variable_named_in_the_package_is_known() -> None:
+    # A variable named anywhere in alb_oidc (the logout service, the CLI, the emulator's printed
+    # settings) must never be reported as a typo by from_env.
+    package = Path(alb_oidc.__file__).parent
+    named = {
+        match
+        for source in package.rglob("*.py")
+        for match in re.findall(r"[\"'](ALB_OIDC_[A-Z0-9_]+)[\"']", source.read_text("utf-8"))
+    }
+    assert {"ALB_OIDC_LOGOUT_COGNITO_DOMAIN", "ALB_OIDC_DEV_CLIENT_SECRET"} <= named
+    assert named <= known_environment_variables()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_ISSUER": POOL_ISSUER},
+            "^ALB_OIDC_COGNITO_ISSUER is set but ALB_OIDC_COGNITO_USER_POOL_ID is not",
+        ),
+        (
+            {
+                "ALB_OIDC_ALB_ARNS": ARN,
+                "ALB_OIDC_COGNITO_USER_POOL_ID": "pool",
+                "ALB_OIDC_CLIENT_IDS": "c",
+            },
+            r"^ALB_OIDC_COGNITO_USER_POOL_ID: cognito.user_pool_id is not a Cognito user pool id",
+        ),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_P"},
+            r"^cognito.client_ids must name at least one",
+        ),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN + ",nope"},
+            r"^ALB_OIDC_ALB_ARNS: alb_arns\[1\] is not an Application Load Balancer ARN",
+        ),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_KEY_URL": "http://keys.example.com/{kid}"},
+            r"^ALB_OIDC_KEY_URL: key_url must use https .*'http://keys.example.com/\{kid\}'$",
+        ),
+    ],
+)
+def test_from_env_errors_say_which_variable_holds_the_bad_value(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ALBConfig.from_env(env)
+
+
+def test_from_env_errors_do_not_blame_a_variable_for_an_override() -> None:
+    with pytest.raises(ConfigurationError, match=r"^leeway must be a number"):
+        ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_LEEWAY": "5"}, leeway=-1)

@@ -25,6 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: How much of a client-controlled value a message or log line quotes.
+_LOGGABLE_CHARS = 200
+
+
+def loggable(value: str, limit: int = _LOGGABLE_CHARS) -> str:
+    """`value` as one log-safe line: control characters escaped, at most `limit` characters.
+
+    For text a client controls (a path, a token's `signer`): servers decode `%0A` into paths, and
+    an unescaped newline would let a client forge log lines.
+    """
+    text = value[:limit].encode("unicode_escape").decode("ascii")
+    return text + "..." if len(value) > limit else text
+
 
 class ALBOIDCError(Exception):
     """Base class of every exception raised by alb-oidc."""
@@ -132,7 +145,11 @@ class KeyUnavailableError(AuthError):
 
 
 class PermissionDeniedError(AuthError):
-    """The user is authenticated but lacks a required scope or group."""
+    """The user is authenticated but lacks a required scope or group.
+
+    `hint`, when given, is appended to the message: why the requirement cannot be met (for
+    example, that no access-token verification is configured, so no scope is ever granted).
+    """
 
     status_code = 403
     code = "forbidden"
@@ -144,11 +161,13 @@ class PermissionDeniedError(AuthError):
         required: Iterable[str],
         granted: Iterable[str],
         any_of: bool = False,
+        hint: str | None = None,
     ) -> None:
         self.kind = kind
         self.required = tuple(required)
         self.granted = frozenset(granted)
         self.any_of = any_of
+        self.hint = hint
         self.missing = tuple(item for item in self.required if item not in self.granted)
         if any_of:
             message = f"requires one of {kind}s: {' '.join(self.required)}"
@@ -156,6 +175,8 @@ class PermissionDeniedError(AuthError):
             message = (
                 f"missing {kind}{'s' if len(self.missing) > 1 else ''}: {' '.join(self.missing)}"
             )
+        if hint:
+            message = f"{message} ({hint})"
         super().__init__(message, code=f"insufficient_{kind}")
 
 

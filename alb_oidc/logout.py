@@ -12,11 +12,11 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, _is_loopback
 from .errors import ConfigurationError
-from .middleware import CONFIG_SCOPE_KEY
+from .middleware import CONFIG_SCOPE_KEY, NEEDS_LOGOUT_URL, logger
 
 __all__ = ["cognito_logout_url", "logout_endpoint", "logout_response", "oidc_logout_url"]
 
@@ -124,6 +124,19 @@ def shard_names(cookie_name: str, cookies: dict[str, str] | None = None) -> list
 async def logout_endpoint(request: Request) -> Response:
     """A ready-made logout route: `app.add_route("/logout", logout_endpoint)`.
 
-    Needs `ALBConfig.logout_url` (for example from `cognito_logout_url`).
+    Needs `ALBConfig.logout_url` (for example from `cognito_logout_url`): `ALBAuthMiddleware`
+    finds this route and refuses to start without it. Where nothing runs the lifespan startup
+    (Lambda, a TestClient used without `with`), the route answers 503 and logs why.
     """
-    return logout_response(request)
+    try:
+        return logout_response(request)
+    except ConfigurationError as exc:
+        logger.error("logout is not configured: %s", exc)
+        return PlainTextResponse(
+            "logout is not configured on this server",
+            status_code=503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+setattr(logout_endpoint, NEEDS_LOGOUT_URL, True)

@@ -15,7 +15,14 @@ from starlette.websockets import WebSocketClose
 
 from .authenticator import ALBAuthenticator
 from .config import ALBConfig
-from .errors import AuthError, KeyUnavailableError, MissingTokenError, error_payload
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    KeyUnavailableError,
+    MissingTokenError,
+    error_payload,
+    loggable,
+)
 
 __all__ = ["CONFIG_SCOPE_KEY", "ALBAuthMiddleware", "ErrorHandler"]
 
@@ -30,10 +37,30 @@ ErrorHandler = Callable[[HTTPConnection, AuthError], Response | Awaitable[Respon
 _WS_POLICY_VIOLATION = 1008
 
 
-def _loggable(path: str) -> str:
-    """The path as one log-safe line: a client controls it, and servers decode %0A into it."""
-    text = path[:200].encode("unicode_escape").decode("ascii")
-    return text + "..." if len(path) > 200 else text
+#: Set on an endpoint that cannot work without `ALBConfig.logout_url` (see `logout_endpoint`).
+NEEDS_LOGOUT_URL = "__alb_oidc_needs_logout_url__"
+
+
+def _routes_needing_logout_url(app: object) -> list[str]:
+    """Paths of routes under `app` whose endpoint needs `logout_url`: Starlette and FastAPI
+    routers, mounts and the middleware between them are followed through their `app`,
+    `router` and `routes` attributes."""
+    found: list[str] = []
+    seen: set[int] = set()
+    pending: list[tuple[str, object]] = [("", app)]
+    while pending:
+        prefix, node = pending.pop()
+        if node is None or id(node) in seen or len(seen) > 10_000:
+            continue
+        seen.add(id(node))
+        path = prefix + str(getattr(node, "path", ""))
+        if getattr(getattr(node, "endpoint", None), NEEDS_LOGOUT_URL, False):
+            found.append(path or "/")
+        routes = getattr(node, "routes", None)
+        if isinstance(routes, list):
+            pending.extend((path, route) for route in routes)
+        pending.extend((path, getattr(node, name, None)) for name in ("app", "router"))
+    return sorted(found)
 
 
 class ALBAuthMiddleware:
@@ -63,9 +90,24 @@ class ALBAuthMiddleware:
         self.authenticator = ALBAuthenticator(config, http_client=http_client, clock=clock)
         self.on_error = on_error
         self.warm_up = warm_up
+        self._startup_error: str | None = None
+        if config.logout_url is None:
+            paths = _routes_needing_logout_url(app)
+            if paths:
+                # Refuse at startup rather than fail when someone clicks "log out". Lifespan
+                # startup is the only place an ASGI app can refuse to start; without lifespan
+                # (Lambda, a bare TestClient) the warning and the endpoint's 503 remain.
+                self._startup_error = (
+                    f"logout_endpoint is routed at {', '.join(paths)} but ALBConfig.logout_url "
+                    "is not set (ALB_OIDC_LOGOUT_URL; see cognito_logout_url and oidc_logout_url)"
+                )
+                logger.warning("%s", self._startup_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
+            if self._startup_error is not None:
+                await self._refuse_startup(receive, send)
+                return
             await self.app(scope, self._on_startup(receive), self._on_shutdown(send))
             return
         if scope["type"] not in ("http", "websocket"):
@@ -78,7 +120,7 @@ class ALBAuthMiddleware:
             if not self.config.is_public(scope["path"]):
                 await self._refuse(scope, receive, send, exc)
                 return
-            logger.debug("alb_oidc: anonymous on public path (%s)", exc.code)
+            logger.debug("anonymous on public path (%s)", exc.code)
             user = None
         if user is None:
             if not (self.config.optional or self.config.is_public(scope["path"])):
@@ -95,13 +137,21 @@ class ALBAuthMiddleware:
         # The message names the failed check (never a token); for a 503 it also says why the key
         # is unavailable, which the response body deliberately does not.
         reason = exc.reason if isinstance(exc, KeyUnavailableError) else exc.code
+        path = loggable(scope["path"])
         logger.log(
             level,
-            "alb_oidc: refused %s %s (%s): %s",
+            "refused %s %s (%s): %s",
             scope.get("method", "WS"),
-            _loggable(scope["path"]),
+            path,
             reason,
             exc,
+            # For JSON log formatters: the same facts as fields (the path escaped as above).
+            extra={
+                "alb_oidc_code": exc.code,
+                "alb_oidc_reason": reason,
+                "alb_oidc_path": path,
+                "alb_oidc_status": exc.status_code,
+            },
         )
         response: Response | WebSocketClose
         if scope["type"] == "websocket":
@@ -113,6 +163,14 @@ class ALBAuthMiddleware:
             status, body, headers = error_payload(exc)
             response = JSONResponse(body, status_code=status, headers=headers)
         await response(scope, receive, send)
+
+    async def _refuse_startup(self, receive: Receive, send: Send) -> None:
+        """Fail lifespan startup with the configuration error, so the server does not start."""
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": self._startup_error})
+        # As Starlette's router does after a failed startup: servers and TestClient expect it.
+        raise ConfigurationError(str(self._startup_error))
 
     def _on_startup(self, receive: Receive) -> Receive:
         async def wrapped() -> Message:

@@ -44,7 +44,7 @@ def test_fastapi_example(alb: FakeALB) -> None:
 
 
 def test_html_page_escapes_claims(alb: FakeALB) -> None:
-    app = fastapi_app.create_app(alb.config(), http_client=alb.http_client())
+    app = fastapi_app.create_app(alb.config(logout_url=LOGOUT), http_client=alb.http_client())
     with TestClient(app) as client:
         page = client.get(
             "/", headers=alb.headers("eve", claims={"name": "<script>x</script>"})
@@ -55,7 +55,7 @@ def test_html_page_escapes_claims(alb: FakeALB) -> None:
 
 def test_starlette_example(alb: FakeALB) -> None:
     app = starlette_app.create_app(
-        alb.config(public_paths=["/health"]), http_client=alb.http_client()
+        alb.config(public_paths=["/health"], logout_url=LOGOUT), http_client=alb.http_client()
     )
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
@@ -67,6 +67,8 @@ def test_starlette_example(alb: FakeALB) -> None:
 
 def test_examples_read_the_environment(monkeypatch: pytest.MonkeyPatch, alb: FakeALB) -> None:
     monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
+    # Both examples route logout_endpoint, which refuses to start without a logout URL.
+    monkeypatch.setenv("ALB_OIDC_LOGOUT_URL", LOGOUT)
     app = starlette_app.create_app()
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200

@@ -4,6 +4,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -105,7 +106,7 @@ def test_cookie_name_and_redirect_come_from_config(alb: FakeALB, clock: Clock) -
 
 
 def test_explicit_arguments_win(alb: FakeALB, clock: Clock) -> None:
-    with TestClient(make_app(alb, clock), follow_redirects=False) as client:
+    with TestClient(make_app(alb, clock, logout_url=LOGOUT), follow_redirects=False) as client:
         response = client.get("/custom", headers=alb.headers())
     assert response.headers["location"] == "https://idp.example.com/bye"
     assert set(set_cookies(response)) == {f"Custom-{n}" for n in range(4)}
@@ -115,6 +116,50 @@ def test_logout_without_a_target_is_a_configuration_error() -> None:
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     with pytest.raises(ConfigurationError, match="redirect_url"):
         logout_response(request)
+
+
+def test_logout_endpoint_without_logout_url_stops_a_starlette_app_at_startup(
+    alb: FakeALB, clock: Clock
+) -> None:
+    app = make_app(alb, clock)
+    with pytest.raises(ConfigurationError, match=r"routed at /logout .*logout_url is not set"):
+        TestClient(app).__enter__()
+
+
+def test_logout_endpoint_without_logout_url_stops_a_fastapi_app_at_startup(
+    alb: FakeALB, clock: Clock
+) -> None:
+    app = FastAPI()
+    app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client())
+    sub = Starlette(routes=[Route("/out", logout_endpoint)])
+    app.mount("/account", sub)
+    with pytest.raises(ConfigurationError, match="routed at /account/out"):
+        TestClient(app).__enter__()
+
+
+def test_an_app_without_logout_endpoint_starts_without_logout_url(
+    alb: FakeALB, clock: Clock
+) -> None:
+    app = FastAPI()
+    app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client())
+
+    @app.get("/me")
+    def me() -> str:
+        return "me"
+
+    with TestClient(app) as client:
+        assert client.get("/me", headers=alb.headers()).status_code == 200
+
+
+def test_logout_endpoint_without_logout_url_and_no_lifespan_is_a_503_not_a_500(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Lambda runs with lifespan off, so only the endpoint itself can say what is wrong.
+    client = TestClient(make_app(alb, clock), follow_redirects=False)
+    response = client.get("/logout", headers=alb.headers())
+    assert response.status_code == 503
+    assert response.text == "logout is not configured on this server"
+    assert "logout is not configured: logout_response needs redirect_url" in caplog.text
 
 
 def test_logout_works_without_the_middleware() -> None:

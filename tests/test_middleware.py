@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+import alb_oidc
 from alb_oidc import ALBAuthMiddleware, ALBUser, AuthError
 from alb_oidc.testing import FakeALB
 
@@ -479,3 +481,36 @@ def test_dot_segments_do_not_escape_a_public_prefix(alb: FakeALB, clock: Clock) 
 
     assert anyio.run(status_of, "/health") == 200
     assert anyio.run(status_of, "/health/../me") == 401
+
+
+def test_refusal_log_lines_name_the_logger_once_and_carry_structured_fields(
+    alb: FakeALB, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="alb_oidc")
+    client.get("/me%0Aforged", headers={"x-amzn-oidc-data": alb.data_token(exp=1)})
+    (record,) = [r for r in caplog.records if r.name == "alb_oidc"]
+    # The logger's name already says alb_oidc: a formatter printing it would show it twice.
+    assert record.getMessage().startswith("refused GET /me\\nforged (token_expired): ")
+    assert (record.alb_oidc_code, record.alb_oidc_reason) == ("token_expired", "token_expired")  # type: ignore[attr-defined]
+    assert record.alb_oidc_path == "/me\\nforged"  # type: ignore[attr-defined]
+    assert record.alb_oidc_status == 401  # type: ignore[attr-defined]
+
+
+def test_a_503_log_record_carries_the_reason_the_body_does_not(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: httpx2.Response(500)))
+    with TestClient(make_app(alb, clock, http_client=down)) as client:
+        caplog.set_level(logging.INFO, logger="alb_oidc")
+        assert client.get("/me", headers=alb.headers()).status_code == 503
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("refused")]
+    assert record.levelname == "WARNING"
+    assert record.alb_oidc_code == "key_unavailable"  # type: ignore[attr-defined]
+    assert record.alb_oidc_reason == "key_fetch_failed"  # type: ignore[attr-defined]
+    assert record.alb_oidc_status == 503  # type: ignore[attr-defined]
+
+
+def test_no_message_of_the_package_repeats_the_logger_name() -> None:
+    package = Path(alb_oidc.__file__).parent
+    for source in package.rglob("*.py"):
+        assert '"alb_oidc: ' not in source.read_text("utf-8"), source.name

@@ -18,17 +18,36 @@ arguments, so tests can replace one with `app.dependency_overrides[require_scope
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from functools import cache
 
-from fastapi import HTTPException, Security, WebSocketException
-from fastapi.security import APIKeyHeader, SecurityScopes
+try:
+    from fastapi import HTTPException, Security, WebSocketException
+    from fastapi.security import APIKeyHeader, SecurityScopes
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess without fastapi
+    if exc.name != "fastapi":
+        raise
+    raise ModuleNotFoundError(
+        'alb_oidc.guards needs FastAPI: pip install "alb-oidc[fastapi]"', name="fastapi"
+    ) from exc
 from starlette.requests import HTTPConnection
 
+from .config import ALBConfig
 from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_payload
+from .middleware import CONFIG_SCOPE_KEY
 from .user import ALBUser
 
 __all__ = ["alb_scheme", "current_user", "optional_user", "require_groups", "require_scopes"]
+
+logger = logging.getLogger("alb_oidc")
+
+#: Appended to a missing-scope 403 when the app verifies no access token, so grants no scope.
+NO_SCOPE_SOURCE = (
+    "scopes come only from a verified access token, and this app verifies none: "
+    "configure ALBConfig.cognito"
+)
+_warned_no_scope_source = False
 
 #: The OpenAPI security scheme: the header the ALB sets. Routes guarded here list it, with scopes.
 alb_scheme = APIKeyHeader(
@@ -44,6 +63,38 @@ def _reject(conn: HTTPConnection, exc: AuthError) -> Exception:
         return WebSocketException(code=1008, reason=exc.code)
     status, body, headers = error_payload(exc)
     return HTTPException(status_code=status, detail=body["detail"], headers=headers)
+
+
+def _scope_denied(
+    conn: HTTPConnection,
+    required: Iterable[str],
+    granted: Iterable[str],
+    *,
+    any_of: bool = False,
+    guard: str,
+) -> Exception:
+    """The 403 for missing scopes; says so (and warns once) when no scope can ever be granted."""
+    global _warned_no_scope_source  # noqa: PLW0603 - one warning per process, not per request
+    config = conn.scope.get(CONFIG_SCOPE_KEY)
+    hint = None
+    if (
+        isinstance(config, ALBConfig)
+        and config.cognito is None
+        and not config.insecure_decode_unverified_access_token
+    ):
+        hint = NO_SCOPE_SOURCE
+        if not _warned_no_scope_source:
+            _warned_no_scope_source = True
+            logger.warning(
+                "%s can never pass: scopes come only from a verified access token, and "
+                "ALBConfig.cognito is not set (ALB_OIDC_COGNITO_USER_POOL_ID), so every user "
+                "is refused with 403",
+                guard,
+            )
+    denied = PermissionDeniedError(
+        kind="scope", required=required, granted=granted, any_of=any_of, hint=hint
+    )
+    return _reject(conn, denied)
 
 
 def _user(conn: HTTPConnection) -> ALBUser:
@@ -64,11 +115,11 @@ def current_user(
     """
     user = _user(conn)
     if not user.has_scopes(*security_scopes.scopes):
-        raise _reject(
+        raise _scope_denied(
             conn,
-            PermissionDeniedError(
-                kind="scope", required=security_scopes.scopes, granted=user.scopes
-            ),
+            security_scopes.scopes,
+            user.scopes,
+            guard=f"Security(current_user, scopes={security_scopes.scopes!r})",
         )
     return user
 
@@ -104,13 +155,16 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
         granted = user.scopes if kind == "scope" else user.groups
         holds = user.has_scopes if kind == "scope" else user.in_groups
         if not holds(*names, any_of=any_of):
+            if kind == "scope":
+                raise _scope_denied(conn, names, granted, any_of=any_of, guard=name)
             denied = PermissionDeniedError(
                 kind=kind, required=names, granted=granted, any_of=any_of
             )
             raise _reject(conn, denied)
         return user
 
-    dependency.__name__ = f"require_{kind}s({', '.join(names)}{', any_of=True' if any_of else ''})"
+    name = f"require_{kind}s({', '.join(names)}{', any_of=True' if any_of else ''})"
+    dependency.__name__ = name
     return dependency
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -7,7 +9,7 @@ from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from alb_oidc import ALBAuthMiddleware, ALBUser
+from alb_oidc import ALBAuthMiddleware, ALBUser, guards
 from alb_oidc.guards import current_user, optional_user, require_groups, require_scopes
 from alb_oidc.testing import FakeALB
 
@@ -203,3 +205,66 @@ def test_websocket_guard(alb: FakeALB, client: TestClient) -> None:
         pass  # pragma: no cover
     assert caught.value.code == 1008
     assert caught.value.reason == "insufficient_group"
+
+
+@pytest.fixture
+def no_scope_warning_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guards, "_warned_no_scope_source", False)
+
+
+@pytest.mark.usefixtures("no_scope_warning_yet")
+def test_without_cognito_a_scope_guard_says_why_and_warns_once(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(alb, clock, cognito=None)
+    headers = alb.headers("alice", scopes=["tasks/read"])
+    with TestClient(app) as client:
+        first = client.get("/tasks", headers=headers)
+        second = client.get("/scoped-user", headers=headers)
+    assert first.status_code == second.status_code == 403
+    assert first.json()["detail"] == (
+        "missing scope: tasks/read (scopes come only from a verified access token, and this app "
+        "verifies none: configure ALBConfig.cognito)"
+    )
+    assert second.json()["detail"].endswith("configure ALBConfig.cognito)")
+    warnings = [r for r in caplog.records if r.name == "alb_oidc" and r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == [
+        "require_scopes(tasks/read) can never pass: scopes come only from a verified access "
+        "token, and ALBConfig.cognito is not set (ALB_OIDC_COGNITO_USER_POOL_ID), so every user "
+        "is refused with 403"
+    ]
+
+
+@pytest.mark.usefixtures("no_scope_warning_yet")
+def test_with_cognito_a_missing_scope_is_a_plain_403_without_a_warning(
+    alb: FakeALB, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = client.get("/tasks", headers=alb.headers("bob", scopes=["openid"]))
+    assert response.json()["detail"] == "missing scope: tasks/read"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.usefixtures("no_scope_warning_yet")
+def test_without_cognito_group_guards_are_not_blamed_on_scopes(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(make_app(alb, clock, cognito=None)) as client:
+        response = client.get("/admin", headers=alb.headers("alice", groups=["admins"]))
+    assert response.json()["detail"] == "missing group: admins"
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_guards_without_fastapi_say_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['fastapi'] = None\n"
+        "try:\n"
+        "    import alb_oidc.guards\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc.name, exc, sep='|')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == (
+        'ModuleNotFoundError|fastapi|alb_oidc.guards needs FastAPI: pip install "alb-oidc[fastapi]"'
+    )

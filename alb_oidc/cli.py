@@ -203,7 +203,14 @@ def _dev(args: argparse.Namespace) -> int:
 def _hash_password(args: argparse.Namespace) -> int:
     from .dev.users import hash_password  # noqa: PLC0415
 
-    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass()
+    try:
+        password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass()
+    except EOFError:
+        # getpass reads standard input when there is no terminal, and raises at its end.
+        raise ConfigurationError(
+            "no password: standard input ended before one was typed "
+            "(pipe one in with: alb-oidc hash-password --stdin)"
+        ) from None
     if not password:
         raise ConfigurationError("the password must not be empty")
     print(hash_password(password))
@@ -261,11 +268,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The optional dependencies each command needs, by the extra that installs them.
+_EXTRA_MODULES = {"fastapi": "demo", "uvicorn": "demo", "h11": "demo"}
+#: Exit status after the reader of standard output went away (as a shell reports SIGPIPE).
+EXIT_BROKEN_PIPE = 141
+
+
+def _missing_extra(command: str, exc: ModuleNotFoundError) -> int:
+    """Say which extra to install instead of a traceback; re-raise any other missing module."""
+    extra = _EXTRA_MODULES.get((exc.name or "").partition(".")[0])
+    if extra is None:
+        raise exc
+    print(
+        f"alb-oidc: '{command}' needs the {extra!r} extra (no module named {exc.name!r}): "
+        f'pip install "alb-oidc[{extra}]"',
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _quiet_broken_pipe() -> int:
+    """`alb-oidc decode - | head`: the reader left; exit without a traceback."""
+    # Python would report the failed flush of stdout again at exit: point it at devnull.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0 ok, 1 refused token, 2 bad usage/config)."""
+    """Run the command; returns the exit status (0 ok, 1 refused token, 2 bad usage/config,
+    141 when the reader of standard output went away, 130 on Ctrl-C at a prompt)."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except ModuleNotFoundError as exc:
+        return _missing_extra(args.command, exc)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
     except ConfigurationError as exc:
         print(f"alb-oidc: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from .errors import (
     SignatureError,
     TokenExpiredError,
     UntrustedSignerError,
+    loggable,
 )
 
 __all__ = [
@@ -223,7 +224,11 @@ def check_data_token(token: DataToken, config: ALBConfig, *, now: float) -> str:
         raise ClaimError("token `alg` must be ES256", claim="alg", code="bad_alg")
     key_url = config.key_urls.get(token.signer)
     if key_url is None:
-        raise UntrustedSignerError("token was not signed by a configured ALB")
+        # The signer is not secret and names the ALB to add to `alb_arns`; a client can put
+        # anything there, so it is quoted escaped and cut short.
+        raise UntrustedSignerError(
+            f"token signer '{loggable(token.signer, 160)}' is not one of the configured alb_arns"
+        )
     if len(token.kid) > _MAX_KID or not _UUID.fullmatch(token.kid):
         raise ClaimError("token `kid` is not a UUID", claim="kid")
     check_token_claims(token, config, now=now)

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alb_oidc.cli import main
+from alb_oidc.cli import EXIT_BROKEN_PIPE, main
 from alb_oidc.testing import FakeALB
 
 
@@ -93,3 +95,89 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as caught:
         main([])
     assert caught.value.code == 2
+
+
+def run_cli(
+    *args: str, stdin: int | None = subprocess.DEVNULL, prelude: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`alb-oidc ARGS` in a fresh interpreter with no controlling terminal."""
+    code = f"import sys\n{prelude}\nfrom alb_oidc.cli import main\nsys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        # No terminal: getpass falls back to standard input, as under a pipe or in CI.
+        start_new_session=True,
+    )
+
+
+def test_decode_into_a_closed_pipe_exits_quietly() -> None:
+    token = FakeALB().data_token("alice", claims={"name": "x" * 5000})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alb_oidc.cli", "decode", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    # The reader goes away before the command writes (`... | head` after its lines).
+    process.stdout.close()
+    _, err = process.communicate(token.encode(), timeout=60)
+    assert process.returncode == EXIT_BROKEN_PIPE
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err
+
+
+def test_hash_password_without_input_is_a_message_not_a_traceback() -> None:
+    result = run_cli("hash-password")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        "alb-oidc: configuration error: no password: standard input ended before one was typed "
+        "(pipe one in with: alb-oidc hash-password --stdin)"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [
+        (["demo", "--port", "0"], "fastapi"),
+        (["demo", "--port", "0"], "uvicorn"),
+        (["dev", "--upstream", "http://127.0.0.1:9", "--port", "0"], "uvicorn"),
+    ],
+)
+def test_demo_and_dev_without_the_extra_say_what_to_install(
+    command: list[str], module: str
+) -> None:
+    result = run_cli(*command, prelude=f"sys.modules[{module!r}] = None")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"alb-oidc: '{command[0]}' needs the 'demo' extra (no module named {module!r}): "
+        'pip install "alb-oidc[demo]"'
+    )
+
+
+def test_untrusted_signer_names_the_signer_the_token_carried(
+    key_server: tuple[FakeALB, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    alb, key_url = key_server
+    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
+    monkeypatch.setenv("ALB_OIDC_KEY_URL", key_url)
+    other = alb.alb_arn.replace("test-alb", "other-alb")
+    assert main(["verify", alb.data_token(header={"signer": other})]) == 1
+    assert capsys.readouterr().err == (
+        f"alb-oidc: refused (untrusted_signer): token signer '{other}' is not one of the "
+        "configured alb_arns\n"
+    )
+    # A client writes the signer: it is escaped onto one line and cut short.
+    assert main(["verify", alb.data_token(header={"signer": "x\nINFO forged" + "y" * 500})]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "token signer 'x\\nINFO forged" in err
+    assert "y" * 161 not in err

@@ -92,6 +92,20 @@ def _warn_if_exposed(host: str, *, demo_users: bool) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+#: Where the dev IdP's logout sends the browser back to, on the emulator.
+LOGOUT_RETURN_PATH = "/bye"
+
+
+def _idp_port(args: argparse.Namespace) -> int:
+    """The built-in IdP's port: `--idp-port`, else the emulator's port + 1 (0 stays 0).
+
+    A port that is the same on every run keeps the issuer the app was configured with valid.
+    """
+    if args.idp_port is not None:
+        return int(args.idp_port)
+    return args.port + 1 if args.port else 0
+
+
 def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
     from .dev.signer import DevSigner  # noqa: PLC0415 - the dev tools load only when asked for
     from .dev.stack import DevStack  # noqa: PLC0415
@@ -181,10 +195,26 @@ def _dev(args: argparse.Namespace) -> int:
             token_endpoint=args.token_endpoint,
             userinfo_endpoint=args.userinfo_endpoint,
         )
-    stack = _stack(args, upstream=args.upstream, settings=settings, public_paths=args.public)
+    public = list(args.public)
+    if not args.issuer and LOGOUT_RETURN_PATH not in public:
+        # The dev IdP's logout returns the browser here: behind the authenticate rule it would
+        # land on the login form (the ALB guide: the sign-out page must not need a login).
+        public.append(LOGOUT_RETURN_PATH)
+    stack = _stack(
+        args,
+        upstream=args.upstream,
+        settings=settings,
+        public_paths=public,
+        idp_port=_idp_port(args) if not args.issuer else 0,
+    )
     lines = _banner(stack, "dev")
     lines.append(f"  Upstream    {args.upstream}")
-    lines.append("Configure the app behind it with:")
+    if stack.idp is not None:
+        lines.append(
+            f"  Logout      the IdP returns to {stack.url}{LOGOUT_RETURN_PATH}, forwarded "
+            "without a login: serve a signed-out page there"
+        )
+    lines.append("Start the app behind it with these settings (they stay the same across runs):")
     config = stack.app_config()
     environment = stack.emulator.app_environment(stack.url)
     if config.cognito is not None:
@@ -195,6 +225,10 @@ def _dev(args: argparse.Namespace) -> int:
         )
     if config.logout_url:
         environment["ALB_OIDC_LOGOUT_URL"] = config.logout_url
+    if config.public_paths:
+        environment["ALB_OIDC_PUBLIC_PATHS"] = ",".join(config.public_paths)
+    if config.optional:
+        environment["ALB_OIDC_OPTIONAL"] = "true"
     lines.extend(f"  export {name}='{value}'" for name, value in environment.items())
     lines.append("Press Ctrl-C to stop.")
     return _serve_until_signal(stack, "\n".join(lines))
@@ -242,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run the ALB emulator in front of your app")
     _stack_options(dev)
     dev.add_argument("--upstream", required=True, help="your app's base URL (the ALB's target)")
+    dev.add_argument(
+        "--idp-port",
+        type=int,
+        help="the built-in IdP's loopback port (default: --port + 1, the same on every run)",
+    )
     dev.add_argument("--issuer", help="an OIDC issuer to use instead of the built-in IdP")
     dev.add_argument("--client-id", help="OAuth client id at --issuer")
     dev.add_argument("--client-secret", help="or ALB_OIDC_DEV_CLIENT_SECRET")

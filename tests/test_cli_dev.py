@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import httpx2
 import pytest
 
-from alb_oidc.cli import main
+from alb_oidc.cli import _idp_port, build_parser, main
 from alb_oidc.dev.serving import bind, is_loopback
 from alb_oidc.dev.users import verify_password
 
@@ -119,6 +119,34 @@ def test_dev_fronts_an_upstream_and_prints_the_app_settings() -> None:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
         assert process.returncode == 0
+
+
+def test_dev_keeps_the_idp_port_and_makes_the_logout_return_public() -> None:
+    port, idp_port = free_port(), free_port()
+    args = ("dev", "--upstream", "", "--port", str(port), "--idp-port", str(idp_port))
+    with serve(echo_app) as upstream:
+        for _ in range(2):  # a restart prints the same settings, so the app's stay valid
+            with command(*args[:2], upstream, *args[3:]) as (process, banner):
+                text = "\n".join(banner)
+                assert f"export ALB_OIDC_ISSUERS='http://127.0.0.1:{idp_port}'" in text
+                assert "export ALB_OIDC_PUBLIC_PATHS='/bye'" in text
+                assert f"the IdP returns to http://127.0.0.1:{port}/bye" in text
+                # The printed logout URL ends on /bye, which must not ask for a login.
+                (logout,) = re.findall(r"export ALB_OIDC_LOGOUT_URL='([^']+)'", text)
+                returned = httpx2.get(logout, follow_redirects=False).headers["location"]
+                assert returned == f"http://127.0.0.1:{port}/bye"
+                assert httpx2.get(returned).json()["path"] == "/bye"
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--port", "8100"], 8101), (["--port", "0"], 0), (["--idp-port", "9000"], 9000)],
+)
+def test_the_idp_port_defaults_to_the_next_port(args: list[str], expected: int) -> None:
+    parsed = build_parser().parse_args(["dev", "--upstream", "http://127.0.0.1:9", *args])
+    assert _idp_port(parsed) == expected
 
 
 def test_a_taken_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

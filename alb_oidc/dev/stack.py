@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import ALBConfig, CognitoConfig
+from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
 from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
 from .idp import DEV_USER_POOL_ID, DevClient, DevIdP
@@ -35,7 +36,9 @@ class DevStack:
     """The emulator on `host:port` in front of `upstream` or of `app_factory(config)`.
 
     Without `settings.issuer` (pass `issuer=""`) the built-in IdP serves `users` (default: the
-    demo users) on a free loopback port, and the emulator asks for every scope they have.
+    demo users) on loopback port `idp_port` (0: a free one), and the emulator asks for every
+    scope they have. A fixed `idp_port` keeps the issuer, and so the app's settings, the same
+    across restarts.
     `app_factory`, when given, receives an `ALBConfig` trusting this emulator (with the IdP's
     JWKS as Cognito pool, a logout URL and `/bye` outside the rule) and is served on a free port.
     """
@@ -49,6 +52,7 @@ class DevStack:
     signer: DevSigner | None = None
     public_paths: Sequence[str] = ("/health", "/bye")
     clock: Callable[[], float] = time.time
+    idp_port: int = 0
 
     def __post_init__(self) -> None:
         if (self.upstream is None) == (self.app_factory is None):
@@ -61,7 +65,11 @@ class DevStack:
         self.demo_users = self.users is None
         settings = dict(self.settings)
         if not settings.get("issuer"):
-            sockets.append(bind("127.0.0.1", 0))
+            try:
+                sockets.append(bind("127.0.0.1", self.idp_port))
+            except ConfigurationError as exc:
+                sockets[0].close()
+                raise ConfigurationError(f"{exc} (the dev IdP's port: see --idp-port)") from exc
             issuer = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
             self.users = list(self.users or demo_users())
             client = DevClient(

@@ -102,7 +102,10 @@ class _Grant:
 
 
 class DevIdP:
-    """The dev identity provider as an ASGI app, serving `issuer` (its own base URL)."""
+    """The dev identity provider as an ASGI app, serving `issuer` (its own base URL).
+
+    `login_hint`, if given, is shown under the login form (never put a real password there).
+    """
 
     def __init__(
         self,
@@ -113,6 +116,7 @@ class DevIdP:
         clock: Callable[[], float] = time.time,
         token_lifetime: int = 3600,
         session_lifetime: int = 8 * 3600,
+        login_hint: str | None = None,
     ) -> None:
         if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
             raise ConfigurationError(
@@ -125,6 +129,8 @@ class DevIdP:
         self.clock = clock
         self.token_lifetime = token_lifetime
         self.session_lifetime = session_lifetime
+        #: A line under the login form (the demo users, whose passwords are public).
+        self.login_hint = login_hint
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = f"dev-{uuid.uuid4().hex[:12]}"
         self._codes: TTLCache[str, _Grant] = TTLCache(maxsize=10_000, ttl=60, timer=clock)
@@ -204,12 +210,15 @@ class DevIdP:
             user = await self._check_password(username, password)
             if user is None:
                 return login_page(
-                    action, error="Incorrect username or password.", username=username
+                    action,
+                    error="Incorrect username or password.",
+                    username=username,
+                    hint=self.login_hint,
                 )
         else:
             user = self._signed_in_user(request)
         if user is None:
-            return login_page(action)
+            return login_page(action, hint=self.login_hint)
         code = secrets.token_urlsafe(32)
         self._codes[code] = _Grant(
             client_id=client.client_id,

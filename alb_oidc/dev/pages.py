@@ -25,9 +25,15 @@ def _page(title: str, body: str, status_code: int) -> HTMLResponse:
     )
 
 
-def login_page(action: str, *, error: str | None = None, username: str = "") -> HTMLResponse:
-    """The sign-in form: inputs `username` and `password`, one submit button, posted to `action`."""
+def login_page(
+    action: str, *, error: str | None = None, username: str = "", hint: str | None = None
+) -> HTMLResponse:
+    """The sign-in form: inputs `username` and `password`, one submit button, posted to `action`.
+
+    `hint` is a line shown under the form (the demo users, whose passwords are public).
+    """
     message = f"<p class='error' role='alert'>{escape(error)}</p>" if error else ""
+    note = f"<p class='note' id='hint'>{escape(hint)}</p>" if hint else ""
     return _page(
         "Sign in",
         "<h1>Sign in</h1>"
@@ -39,7 +45,7 @@ def login_page(action: str, *, error: str | None = None, username: str = "") -> 
         "<label for='password'>Password</label>"
         "<input id='password' name='password' type='password' autocomplete='current-password'"
         " required>"
-        "<button type='submit'>Sign in</button></form>",
+        f"<button type='submit'>Sign in</button></form>{note}",
         401 if error else 200,
     )
 

@@ -19,7 +19,7 @@ from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
 from .idp import DEV_USER_POOL_ID, DevClient, DevIdP
 from .serving import BackgroundServer, bind
 from .signer import DevSigner
-from .users import DevUser, demo_users
+from .users import DEMO_PASSWORDS, DevUser, demo_users
 
 __all__ = ["DEV_CLIENT_ID", "DevStack"]
 
@@ -78,7 +78,11 @@ class DevStack:
                 redirect_uris=[f"{base}{CALLBACK_PATH}" for base in base_urls],
                 logout_uris=[f"{base}/bye" for base in base_urls],
             )
-            self.idp = DevIdP(issuer, self.users, [client], clock=self.clock)
+            hint = None
+            if self.demo_users:
+                known = ", ".join(f"{name} / {word}" for name, word in DEMO_PASSWORDS.items())
+                hint = f"Demo users (username / password): {known}."
+            self.idp = DevIdP(issuer, self.users, [client], clock=self.clock, login_hint=hint)
             scopes = {scope for user in self.users for scope in user.scopes}
             settings.update(
                 issuer=issuer,

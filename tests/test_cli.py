@@ -67,14 +67,19 @@ def key_server() -> Iterator[tuple[FakeALB, str]]:
         server.server_close()
 
 
-def test_verify_uses_the_environment_and_a_real_key_server(
-    key_server: tuple[FakeALB, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def configured(key_server: tuple[FakeALB, str], monkeypatch: pytest.MonkeyPatch) -> FakeALB:
+    """The ALB that `alb-oidc verify` trusts through ALB_OIDC_* variables."""
     alb, key_url = key_server
     monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
     monkeypatch.setenv("ALB_OIDC_KEY_URL", key_url)
+    return alb
+
+
+def test_verify_uses_the_environment_and_a_real_key_server(
+    configured: FakeALB, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alb = configured
     assert main(["verify", alb.data_token("carol")]) == 0
     out, err = capsys.readouterr()
     assert "VERIFIED" in err
@@ -162,13 +167,9 @@ def test_demo_and_dev_without_the_extra_say_what_to_install(
 
 
 def test_untrusted_signer_names_the_signer_the_token_carried(
-    key_server: tuple[FakeALB, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    configured: FakeALB, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    alb, key_url = key_server
-    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
-    monkeypatch.setenv("ALB_OIDC_KEY_URL", key_url)
+    alb = configured
     other = alb.alb_arn.replace("test-alb", "other-alb")
     assert main(["verify", alb.data_token(header={"signer": other})]) == 1
     assert capsys.readouterr().err == (

@@ -180,7 +180,7 @@ class CognitoConfig:
 class ALBConfig:
     """What the middleware trusts. Frozen and validated at construction.
 
-    Only `alb_arns` is required. See the README's configuration table for every field.
+    Only `alb_arns` is required. docs/configuration.md describes every field.
     """
 
     alb_arns: Sequence[str]
@@ -318,7 +318,7 @@ class ALBConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ALBConfig:
-        """Build a config from `ALB_OIDC_*` environment variables (see the README's table).
+        """Build a config from `ALB_OIDC_*` environment variables (docs/configuration.md).
 
         List values are comma-separated. Keyword arguments override what the environment says.
         A bad value raises `ConfigurationError` naming the variable; an `ALB_OIDC_*` variable

@@ -1,7 +1,5 @@
 """The exception tree of alb-oidc, and the one place that maps it to HTTP.
 
-::
-
     ALBOIDCError
     ├── ConfigurationError            bad settings (also a ValueError); raised at construction
     └── AuthError                     a request was refused; carries .status_code and .code

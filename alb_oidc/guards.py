@@ -1,6 +1,6 @@
 """FastAPI dependencies: who the user is, and whether they may (install `alb-oidc[fastapi]`).
 
-Use them with `Security(...)` so the scopes appear in the OpenAPI schema::
+Use them with `Security(...)` so the scopes appear in the OpenAPI schema:
 
     @app.get("/me")
     def me(user: ALBUser = Security(current_user)): ...

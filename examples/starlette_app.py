@@ -1,6 +1,7 @@
 """A plain Starlette app behind an ALB, protected by alb-oidc.
 
-Run it (configuration from ALB_OIDC_* variables, see docs/configuration.md):
+Run it (configuration from ALB_OIDC_* variables, see docs/configuration.md; it routes
+`logout_endpoint`, so ALB_OIDC_LOGOUT_URL must be set too):
 
     uvicorn examples.starlette_app:create_app --factory
 """

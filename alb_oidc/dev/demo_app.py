@@ -6,7 +6,7 @@ link to every route), `/me` (JSON), `/tasks` (scope `tasks/read`), `/write` (sco
 the IdP's logout), and the public `/health` and `/bye`. A browser gets 401 and 403 as HTML pages
 with a link back; other clients get the usual JSON.
 
-Behind a real ALB, configure it from the environment (see the README):
+Behind a real ALB, configure it from the environment (see docs/configuration.md):
 
     uvicorn alb_oidc.dev.demo_app:create_app --factory
 """

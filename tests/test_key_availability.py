@@ -167,21 +167,22 @@ def test_keys_held_keep_working_while_and_after_a_refresh_fails(
 # --- the first request is cancelled (a client that went away, a timeout around the app) -------
 
 
-def test_cancelling_the_request_that_started_a_key_fetch_refuses_nobody_else(
-    alb: FakeALB, clock: Clock
-) -> None:
-    """asyncio's own cancellation (Task.cancel, asyncio.timeout, a server cancelling on
-    disconnect) of the request whose fetch the others wait for: they still get the key."""
+def _cancel_the_first_request(
+    alb: FakeALB, clock: Clock, config: ALBConfig, slow_url: str | None
+) -> tuple[list[str], ALBAuthenticator]:
+    """Three requests wait on the first one's slow fetch; asyncio cancels the first (what a
+    timeout around the app, or a server whose client went away, does); then one more request.
+    The outcome of every request but the cancelled one."""
 
     async def slow(request: httpx2.Request) -> httpx2.Response:
-        await asyncio.sleep(0.2)
+        if slow_url is None or str(request.url) == slow_url:
+            await asyncio.sleep(0.2)
         return alb.handle(request)
 
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(slow))
-    config = alb.config(cognito=False)
+    authenticator = ALBAuthenticator(config, http_client=client, clock=clock)
 
-    async def run() -> tuple[list[str], int]:
-        authenticator = ALBAuthenticator(config, http_client=client, clock=clock)
+    async def run() -> list[str]:
         outcomes: list[str] = []
 
         async def one(name: str, delay: float) -> None:
@@ -197,42 +198,28 @@ def test_cancelling_the_request_that_started_a_key_fetch_refuses_nobody_else(
         await asyncio.sleep(0.1)
         first.cancel()
         await asyncio.gather(first, *waiters, return_exceptions=True)
-        await one("later", 0)
-        return outcomes, authenticator.alb_keys.fetch_count
+        await one("later", 0)  # for the JWKS: within refresh_cooldown of the cancelled attempt
+        return outcomes
 
-    outcomes, fetches = asyncio.run(run())
+    return asyncio.run(run()), authenticator
+
+
+def test_cancelling_the_request_that_started_a_key_fetch_refuses_nobody_else(
+    alb: FakeALB, clock: Clock
+) -> None:
+    outcomes, authenticator = _cancel_the_first_request(
+        alb, clock, alb.config(cognito=False), slow_url=None
+    )
     assert outcomes == ["200"] * 4
-    assert fetches == 2  # the cancelled fetch, then one more for everybody
+    assert authenticator.alb_keys.fetch_count == 2  # the cancelled fetch, then one for everybody
 
 
 def test_cancelling_the_request_that_started_a_jwks_fetch_refuses_nobody_else(
     alb: FakeALB, clock: Clock
 ) -> None:
-    async def slow(request: httpx2.Request) -> httpx2.Response:
-        if str(request.url) == alb.jwks_url:
-            await asyncio.sleep(0.2)
-        return alb.handle(request)
-
-    client = httpx2.AsyncClient(transport=httpx2.MockTransport(slow))
-
-    async def run() -> list[str]:
-        authenticator = ALBAuthenticator(alb.config(), http_client=client, clock=clock)
-        outcomes: list[str] = []
-
-        async def one(name: str, delay: float) -> None:
-            await asyncio.sleep(delay)
-            try:
-                user = await authenticator.authenticate(asgi_headers(alb.headers(name)))
-                outcomes.append("200" if user else "anonymous")
-            except AuthError as exc:
-                outcomes.append(f"{exc.status_code} {exc.code}")
-
-        first = asyncio.create_task(one("first", 0))
-        waiters = [asyncio.create_task(one(f"user-{index}", 0.05)) for index in range(3)]
-        await asyncio.sleep(0.1)
-        first.cancel()
-        await asyncio.gather(first, *waiters, return_exceptions=True)
-        await one("later", 0)  # within refresh_cooldown of the cancelled attempt
-        return outcomes
-
-    assert asyncio.run(run()) == ["200"] * 4
+    outcomes, authenticator = _cancel_the_first_request(
+        alb, clock, alb.config(), slow_url=alb.jwks_url
+    )
+    assert outcomes == ["200"] * 4
+    assert authenticator.jwks is not None
+    assert authenticator.jwks.fetch_count == 2

@@ -15,14 +15,13 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
-from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import alb_oidc
 from alb_oidc import ALBAuthMiddleware, ALBUser, AuthError
 from alb_oidc.testing import FakeALB
 
-from .conftest import Clock
+from .conftest import Clock, asgi_get
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -454,30 +453,7 @@ def test_dot_segments_do_not_escape_a_public_prefix(alb: FakeALB, clock: Clock) 
     app = make_app(alb, clock, public_paths=["/health*"])
 
     async def status_of(path: str) -> int:
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 80),
-        }
-        await app(scope, receive, send)
-        return int(sent[0]["status"])
+        return (await asgi_get(app, path, []))[0]
 
     assert anyio.run(status_of, "/health") == 200
     assert anyio.run(status_of, "/health/../me") == 401

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from alb_oidc import ALBAuthMiddleware
 from alb_oidc.testing import FakeALB
 
-from ..conftest import asgi_headers
+from ..conftest import asgi_get, asgi_headers
 from .attacks import ATTACKS, EXPECTED_ERROR, LEEWAY, Attack, Headers
 
 
@@ -32,31 +32,7 @@ def protected(alb: FakeALB) -> ALBAuthMiddleware:
 
 async def call(app: ALBAuthMiddleware, headers: Headers) -> tuple[int, dict[str, Any]]:
     """One GET /me through the ASGI app with exactly these header bytes."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/me",
-        "raw_path": b"/me",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"app.example.com"), *headers],
-        "client": ("203.0.113.9", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    status, body = await asgi_get(app, "/me", headers)
     return status, json.loads(body)
 
 

@@ -262,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("token", help="the x-amzn-oidc-data value, or - for standard input")
     decode.set_defaults(run=_decode)
     verify = commands.add_parser(
-        "verify", help="verify a data token using the ALB_OIDC_* environment variables"
+        "verify",
+        help="verify a data token using the ALB_OIDC_* environment variables",
+        description="Verify a data token in full with the settings ALBConfig.from_env() reads "
+        "(at least ALB_OIDC_ALB_ARNS). Exit status: 0 verified, 1 refused, 2 bad usage or "
+        "configuration.",
     )
     verify.add_argument("token", help="the x-amzn-oidc-data value, or - for standard input")
     verify.set_defaults(run=_verify)
@@ -288,9 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     for endpoint in ("authorization", "token", "userinfo"):
         dev.add_argument(f"--{endpoint}-endpoint", help="instead of discovery (all three)")
     dev.add_argument(
-        "--on-unauthenticated", choices=["authenticate", "allow", "deny"], default="authenticate"
+        "--on-unauthenticated",
+        choices=["authenticate", "allow", "deny"],
+        default="authenticate",
+        help="the rule's OnUnauthenticatedRequest: log in, forward without headers, or 401",
     )
-    dev.add_argument("--session-cookie", default="AWSELBAuthSessionCookie")
+    dev.add_argument(
+        "--session-cookie",
+        default="AWSELBAuthSessionCookie",
+        help="the rule's SessionCookieName (shards are NAME-0, NAME-1, ...)",
+    )
     dev.add_argument("--session-timeout", type=int, default=604_800, help="seconds (max 7 days)")
     dev.add_argument(
         "--public",

@@ -157,6 +157,7 @@ def test_a_taken_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> No
         taken.close()
     err = capsys.readouterr().err
     assert "cannot listen on 127.0.0.1" in err
+    assert "choose another with --port" in err
     assert "WARNING" not in err
 
 

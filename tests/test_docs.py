@@ -107,12 +107,20 @@ def test_getting_started_app_runs_as_written(example_alb: FakeALB) -> None:
         read = example_alb.headers(scopes=["tasks/read"])
         assert client.get("/tasks", headers=read).status_code == 200
         assert client.get("/tasks", headers=example_alb.headers()).status_code == 403
-        assert client.get("/health").status_code == 404  # public: no 401, but no such route
+        assert client.get("/health").json() == "ok"  # public: no headers needed
         logout = client.get("/logout", headers=example_alb.headers())
         assert logout.status_code == 303
         assert logout.headers["location"] == COGNITO_LOGOUT
         assert "AWSELBAuthSessionCookie-3=;" in " ".join(logout.headers.get_list("set-cookie"))
     assert example_alb.requests == [example_alb.key_url(), example_alb.jwks_url]
+
+
+def test_getting_started_app_can_be_tested_with_a_fake_alb(fake_alb: FakeALB) -> None:
+    create_app = run("getting-started.md", 0)["create_app"]
+    app = create_app(fake_alb.config(), http_client=fake_alb.http_client())
+    with TestClient(app) as client:
+        assert client.get("/me", headers=fake_alb.headers("alice")).status_code == 200
+        assert client.get("/tasks", headers=fake_alb.headers()).status_code == 403
 
 
 def test_getting_started_what_routes_see(example_alb: FakeALB) -> None:

@@ -57,7 +57,10 @@ class DevStack:
     def __post_init__(self) -> None:
         if (self.upstream is None) == (self.app_factory is None):
             raise ValueError("give exactly one of upstream and app_factory")
-        sockets = [bind(self.host, self.port)]
+        try:
+            sockets = [bind(self.host, self.port)]
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{exc} (choose another with --port)") from exc
         base_urls = _loopback_names(self.host, sockets[0].getsockname()[1])
         self.url = base_urls[0]
         self.idp: DevIdP | None = None

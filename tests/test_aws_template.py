@@ -4,7 +4,9 @@ exactly the environment `ALBConfig.from_env` reads, with values it accepts."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
+import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -303,3 +305,23 @@ def test_the_lambda_handlers_named_in_the_examples_exist() -> None:
             if isinstance(target, ast.Name)
         } | {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
         assert attribute in defined, name
+
+
+def test_the_dockerfiles_install_from_the_checkout_and_the_app_image_runs_a_real_factory() -> None:
+    """Until alb-oidc is on PyPI an image can only install it from the repository it is built
+    in; and the Fargate image's uvicorn target must exist and build an app from ALB_OIDC_*."""
+    root = TEMPLATE.parent.parent.parent
+    dockerfiles = sorted(TEMPLATE.parent.glob("*/Dockerfile"))
+    assert [path.parent.name for path in dockerfiles] == ["app", "lambda-app", "logout-service"]
+    for path in dockerfiles:
+        text = path.read_text("utf-8")
+        for source in re.findall(r"^COPY (.+) /src/", text, flags=re.MULTILINE):
+            for name in source.split():
+                assert (root / name).exists(), f"{path}: COPY {name}"
+        assert re.search(r'pip install --no-cache-dir "?/src', text), path
+    command = json.loads(
+        re.search(r"^CMD (.+)$", (TEMPLATE.parent / "app" / "Dockerfile").read_text(), re.M)[1]
+    )
+    assert command[:3] == ["uvicorn", "alb_oidc.dev.demo_app:create_app", "--factory"]
+    module, attribute = command[1].split(":")
+    assert callable(getattr(importlib.import_module(module), attribute))

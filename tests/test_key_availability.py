@@ -176,7 +176,7 @@ def _cancel_the_first_request(
 
     async def slow(request: httpx2.Request) -> httpx2.Response:
         if slow_url is None or str(request.url) == slow_url:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.6)  # wide margins: the cancel must land mid-fetch
         return alb.handle(request)
 
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(slow))
@@ -195,7 +195,7 @@ def _cancel_the_first_request(
 
         first = asyncio.create_task(one("first", 0))
         waiters = [asyncio.create_task(one(f"user-{index}", 0.05)) for index in range(3)]
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
         first.cancel()
         await asyncio.gather(first, *waiters, return_exceptions=True)
         await one("later", 0)  # for the JWKS: within refresh_cooldown of the cancelled attempt

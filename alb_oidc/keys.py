@@ -101,9 +101,9 @@ class _TokenBucket:
     """Allows `per_minute` events a minute, in bursts of up to `per_minute`."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
-        self.capacity = float(per_minute)
+        self._capacity = float(per_minute)
         self._rate = per_minute / 60.0
-        self._tokens = self.capacity
+        self._tokens = self._capacity
         self._clock = clock
         self._last = clock()
 
@@ -112,7 +112,7 @@ class _TokenBucket:
         now = self._clock()
         elapsed = max(0.0, now - self._last)
         self._last = now
-        self._tokens = min(self.capacity, self._tokens + elapsed * self._rate)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
         return self._tokens
 
     def take(self) -> bool:
@@ -124,7 +124,7 @@ class _TokenBucket:
 
     def refund(self) -> None:
         """Give back a token whose fetch never ran to its end."""
-        self._tokens = min(self.capacity, self._tokens + 1.0)
+        self._tokens = min(self._capacity, self._tokens + 1.0)
 
 
 class _Demand:
@@ -226,14 +226,16 @@ class _Demand:
 
 
 class _Flight:
-    """One fetch in progress; requests that need its result wait on `done`. `aborted` says the
-    request that ran it was cancelled before it finished: the waiters then try again."""
+    """One fetch in progress; requests that need its result wait on `done`. `error` says why it
+    failed; `aborted`, that the request running it was cancelled before it finished (the waiters
+    then try again)."""
 
-    __slots__ = ("aborted", "done")
+    __slots__ = ("aborted", "done", "error")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.aborted = False
+        self.error: str | None = None
 
 
 def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
@@ -264,7 +266,6 @@ class ALBKeySource:
         self._reserve = config.max_key_fetches_per_minute // 2
         self._demand = _Demand(clock)
         self._flights: dict[str, _Flight] = {}
-        self._last_error: dict[str, str] = {}
         self._by_token: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
         self._by_token_size = config.key_cache_size
         self.fetch_count = 0
@@ -317,7 +318,7 @@ class ALBKeySource:
                 )
             flight = self._flights[url] = _Flight()
             try:
-                await self._fetch(url)
+                flight.error = await self._fetch(url)
             except BaseException:
                 # Cancelled by its own request (asyncio's cancellation is not stopped by the
                 # shield): the waiters must not inherit a failure that never happened.
@@ -333,7 +334,7 @@ class ALBKeySource:
             return key
         self._raise_if_failed(url, kid)
         raise KeyUnavailableError(
-            f"public key for this kid is unavailable ({self._last_error.get(url)})",
+            f"public key for this kid is unavailable ({flight.error})",
             kid=kid,
             reason="key_fetch_failed",
         )
@@ -347,7 +348,8 @@ class ALBKeySource:
             return self._budget.take()
         return False
 
-    async def _fetch(self, url: str) -> None:
+    async def _fetch(self, url: str) -> str | None:
+        """Fetch and hold the key at `url`; on failure, remember it and return why."""
         self.fetch_count += 1
         self._demand.forget(url)
         try:
@@ -360,12 +362,9 @@ class ALBKeySource:
             logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, exc)
             if self._failures is not None:
                 self._failures[url] = str(exc)
-            self._last_error[url] = str(exc)
-            if len(self._last_error) > 64:
-                self._last_error.pop(next(iter(self._last_error)))
-            return
-        self._last_error.pop(url, None)
+            return str(exc)
         self._keys[url] = key
+        return None
 
 
 def parse_jwks(body: bytes) -> dict[str, rsa.RSAPublicKey]:

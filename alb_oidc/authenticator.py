@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import httpx2
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -20,6 +20,7 @@ from .cache import ResultCache
 from .config import ALBConfig
 from .errors import (
     AccessTokenError,
+    AuthError,
     HeaderError,
     IdentityMismatchError,
     MalformedTokenError,
@@ -53,6 +54,7 @@ _ACCESS = b"x-amzn-oidc-accesstoken"
 _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
 _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
+T = TypeVar("T")
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
 
 
@@ -97,6 +99,19 @@ def check_header_values(*values: bytes | None) -> None:
         # Map every control character to NUL, then look for NUL: one C pass over the bytes.
         if b"\0" in value.translate(_CONTROL_TO_NUL):
             raise HeaderError("authentication header has control characters")
+
+
+def _parse_header(raw: bytes, parse: Callable[[bytes], T], refused: type[AuthError]) -> T:
+    """`parse` a token header. Its strict base64url parser refuses commas and control characters
+    (they are outside the alphabet), so only when it refuses (`refused`) is the value checked for
+    them: a comma-joined or garbled header is then reported as such."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise HeaderError("authentication header is too large")
+    try:
+        return parse(raw)
+    except refused:
+        check_header_values(raw)
+        raise
 
 
 def _ascii(raw: bytes) -> str:
@@ -154,7 +169,7 @@ class ALBAuthenticator:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             return None
         now = self._clock()
-        token = self._parse(data)
+        token = _parse_header(data, parse_data_token, MalformedTokenError)
         verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
         sub = token.sub
         if identity is not None and identity != sub.encode():
@@ -170,19 +185,6 @@ class ALBAuthenticator:
         elif verified.sub != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
         return ALBUser._verified(freeze_claims(token.claims, owned=True), verified.grants)
-
-    @staticmethod
-    def _parse(data: bytes) -> DataToken:
-        """Parse the data header. The strict parser refuses commas and control characters
-        (outside the base64url alphabet); only when it refuses is the value checked for them, so
-        that a comma-joined or garbled header is reported as such."""
-        if len(data) > MAX_HEADER_BYTES:
-            raise HeaderError("authentication header is too large")
-        try:
-            return parse_data_token(data)
-        except MalformedTokenError:
-            check_header_values(data)
-            raise
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
@@ -218,13 +220,7 @@ class ALBAuthenticator:
         cognito = self.config.cognito
         if cognito is None or self.jwks is None:  # pragma: no cover - callers check first
             raise AccessTokenError("no access-token verification is configured")
-        if len(raw) > MAX_HEADER_BYTES:
-            raise HeaderError("authentication header is too large")
-        try:
-            token = parse_access_token(raw)
-        except AccessTokenError:
-            check_header_values(raw)  # as for the data token: say what is wrong with the header
-            raise
+        token = _parse_header(raw, parse_access_token, AccessTokenError)
         key = await self.jwks.get(token.kid)
         claims = verify_access_token(
             token, key, cognito, sub=sub, now=now, leeway=self.config.leeway

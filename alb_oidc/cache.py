@@ -89,12 +89,14 @@ class ResultCache(Generic[K, V]):
     def get(self, key: K, now: float) -> V | None:
         """The result stored for exactly `key`, if it is still valid at `now`."""
         entries = self._entries
-        entry = None if entries is None else entries.get(key)
+        if entries is None:
+            return None
+        entry = entries.get(key)
         if entry is None:
             self.misses += 1
             return None
         if now > entry[1]:
-            entries.pop(key)  # type: ignore[union-attr]  # entry is None without entries
+            entries.pop(key)
             self.misses += 1
             return None
         self.hits += 1

@@ -56,7 +56,6 @@ __all__ = [
     "verify_data_signature",
 ]
 
-_URLSAFE_ONLY = bytes.maketrans(b"-_+/", b"+/!!")
 _loads = orjson.loads
 _PADDING = (b"", b"", b"==", b"=")
 _EQUALS = ord("=")
@@ -86,33 +85,6 @@ class DataToken(NamedTuple):
     signer: str
     exp: float
     sub: str
-
-
-def _b64decode(segment: bytes) -> bytes:
-    """Decode one base64url segment, padded (the ALB) or not (standard JWTs), strictly.
-
-    Only the url-safe alphabet is allowed (no `+`, `/`, whitespace or inner `=`), padding must
-    complete the last quantum exactly, and the last character must not carry stray bits (else
-    several strings would decode to the same bytes).
-    """
-    size = len(segment)
-    remainder = size & 3
-    if remainder:  # unpadded: the last character is data
-        if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
-            raise MalformedTokenError("token segment is not canonical base64url")
-        segment += _PADDING[remainder]
-    elif not size:
-        raise MalformedTokenError("token segment is empty")
-    elif segment[-1] == _EQUALS:  # padded: check the last data character before the `=`s
-        twice = segment[-2] == _EQUALS
-        if segment[-3 if twice else -2] not in _CANONICAL_LAST[2 if twice else 3]:
-            raise MalformedTokenError("token segment is not canonical base64url")
-    try:
-        # One pass maps the url-safe alphabet to the standard one and `+` `/` to a character
-        # strict mode refuses, as it refuses everything else outside the alphabet.
-        return binascii.a2b_base64(segment.translate(_URLSAFE_ONLY), strict_mode=True)
-    except binascii.Error:
-        raise MalformedTokenError("token segment is not canonical base64url") from None
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -146,8 +118,13 @@ def _missing(name: str, where: str) -> MalformedTokenError:
 
 
 def _segment(segment: bytes) -> bytes:
-    """Decode one base64url segment of a token whose bytes hold no `+` or `/` (checked once for
-    the whole token by the caller): the rules of `_b64decode`, with a SIMD decoder."""
+    """Decode one base64url segment, padded (the ALB) or not (standard JWTs), strictly, of a token
+    whose bytes hold no `+` or `/` (the caller checks that once for the whole token).
+
+    Only the url-safe alphabet is allowed (no whitespace or inner `=`), padding must complete the
+    last quantum exactly, and the last character must not carry stray bits (else several strings
+    would decode to the same bytes).
+    """
     remainder = len(segment) & 3
     if remainder:
         if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:

@@ -61,14 +61,12 @@ def _frozen(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS:
         return value
-    if kind is list or kind is tuple:
+    if isinstance(value, list | tuple):
         if _SCALARS.issuperset(map(type, value)):  # a list of names (groups, roles): one pass
             return tuple(value)
         return tuple(_frozen(item) for item in value)
-    if kind is dict or isinstance(value, Mapping):  # exact types first: ABC checks are slow
+    if kind is dict or isinstance(value, Mapping):  # an exact type first: ABC checks are slow
         return freeze_claims(value)
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(item) for item in value)
     if isinstance(value, set | frozenset):
         return frozenset(value)
     if isinstance(value, bytearray):

@@ -55,6 +55,8 @@ class AuthError(ALBOIDCError):
         super().__init__(message)
         if code is not None:
             self.code = code
+        #: Why, for the log line: the code, or something finer (a 503's fetch outcome).
+        self.reason: str = self.code
 
     @property
     def detail(self) -> str:
@@ -132,8 +134,7 @@ class KeyUnavailableError(AuthError):
     def __init__(self, message: str, *, kid: str, reason: str = "key_unavailable") -> None:
         super().__init__(message)
         self.kid = kid
-        #: Why, for the log line: `key_fetch_failed`, `key_fetch_budget` or `jwks_fetch_failed`.
-        self.reason = reason
+        self.reason = reason  # `key_fetch_failed`, `key_fetch_budget` or `jwks_fetch_failed`
 
     @property
     def detail(self) -> str:

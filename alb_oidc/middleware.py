@@ -18,7 +18,6 @@ from .config import ALBConfig
 from .errors import (
     AuthError,
     ConfigurationError,
-    KeyUnavailableError,
     MissingTokenError,
     error_payload,
     loggable,
@@ -136,7 +135,7 @@ class ALBAuthMiddleware:
         level = logging.WARNING if exc.status_code >= 500 else logging.INFO
         # The message names the failed check (never a token); for a 503 it also says why the key
         # is unavailable, which the response body deliberately does not.
-        reason = exc.reason if isinstance(exc, KeyUnavailableError) else exc.code
+        reason = exc.reason
         path = loggable(scope["path"])
         logger.log(
             level,

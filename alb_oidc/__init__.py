@@ -7,11 +7,12 @@ access token against the user pool's keys) and sets `request.user` to an `ALBUse
 """
 
 from .authenticator import ALBAuthenticator
-from .config import ALBConfig, CognitoConfig
+from .config import ALBConfig, CognitoConfig, OIDCAccessTokenConfig
 from .errors import (
     AccessTokenError,
     ALBOIDCError,
     AuthError,
+    BearerTokenError,
     ClaimError,
     ConfigurationError,
     HeaderError,
@@ -38,6 +39,7 @@ __all__ = [
     "ALBUser",
     "AccessTokenError",
     "AuthError",
+    "BearerTokenError",
     "ClaimError",
     "CognitoConfig",
     "ConfigurationError",
@@ -46,6 +48,7 @@ __all__ = [
     "KeyUnavailableError",
     "MalformedTokenError",
     "MissingTokenError",
+    "OIDCAccessTokenConfig",
     "PermissionDeniedError",
     "SignatureError",
     "TokenExpiredError",

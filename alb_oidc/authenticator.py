@@ -11,31 +11,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 import httpx2
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from .cache import ResultCache
-from .config import ALBConfig
+from .config import ALBConfig, CognitoConfig
 from .errors import (
     AccessTokenError,
     AuthError,
+    BearerTokenError,
+    ClaimError,
     HeaderError,
     IdentityMismatchError,
+    KeyUnavailableError,
     MalformedTokenError,
     MissingTokenError,
 )
-from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher
+from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher, JWKSSource, idp_jwks
 from .tokens import (
+    AccessPolicy,
     DataToken,
+    bound_subject,
     check_data_token,
     check_token_claims,
     decode_access_token_unverified,
-    parse_access_token,
+    names_at,
     parse_data_token,
-    verify_access_token,
+    parse_jwt,
     verify_data_signature,
+    verify_jwt,
 )
 from .user import NO_GRANTS, ALBUser, Grants, freeze_claims
 
@@ -54,6 +61,11 @@ _ACCESS = b"x-amzn-oidc-accesstoken"
 _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
 _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
+# With bearer tokens configured, `authorization` is read too (and only then: otherwise it is the
+# app's own business).
+_WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
+_WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
+_BEARER = b"bearer"
 T = TypeVar("T")
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
 
@@ -68,22 +80,30 @@ def extract_auth_headers(
     and control characters), which the authenticator skips for access-token bytes it has
     verified before.
     """
-    found: list[bytes | None] = [None, None, None]
-    lengths = _AUTH_HEADER_LENGTHS
+    found = _find_headers(headers, _AUTH_HEADERS, _AUTH_HEADER_LENGTHS)
+    return found[0], found[1], found[2]
+
+
+def _find_headers(
+    headers: Iterable[tuple[bytes, bytes]], table: dict[bytes, int], lengths: frozenset[int]
+) -> list[bytes | None]:
+    """The values of the headers `table` numbers, by number (None if absent); `HeaderError` for
+    a duplicate."""
+    found: list[bytes | None] = [None, None, None, None]
     for name, value in headers:
         # Most headers are someone else's: a length test rules them out without hashing the name.
         if len(name) not in lengths:
             continue
-        index = _AUTH_HEADERS.get(name)
+        index = table.get(name)
         if index is None:
             # ASGI servers lowercase names; only lowercase the few that could be ours anyway.
-            index = _AUTH_HEADERS.get(name.lower())
+            index = table.get(name.lower())
             if index is None:
                 continue
         if found[index] is not None:
             raise HeaderError("authentication header is duplicated")
         found[index] = value
-    return found[0], found[1], found[2]
+    return found
 
 
 def check_header_values(*values: bytes | None) -> None:
@@ -122,14 +142,65 @@ def _ascii(raw: bytes) -> str:
 
 
 class _VerifiedAccess(NamedTuple):
-    """A verified access token: what it grants, and the `sub` each request must match."""
+    """A verified access or bearer token: what it grants, and its subject (for an access token
+    the value each request's `sub` must match, None when the binding is off; for a bearer token
+    the user's `sub`)."""
 
     grants: Grants
-    sub: str
+    sub: str | None
+
+
+class _TokenVerifier:
+    """Verifies the access or bearer tokens of one policy, with its JWKS and its result cache.
+
+    `cache` maps exact token bytes to their `_VerifiedAccess` (see `alb_oidc.cache`); each
+    policy has a cache of its own, so bytes verified under one are never taken for the other.
+    """
+
+    def __init__(
+        self, policy: AccessPolicy, jwks: JWKSSource, config: ALBConfig, *, bearer: bool = False
+    ) -> None:
+        self.policy = policy
+        self.jwks = jwks
+        self.cache: ResultCache[bytes, _VerifiedAccess] = ResultCache(
+            config.access_token_cache_size, config.access_token_cache_ttl
+        )
+        self._leeway = config.leeway
+        self._bearer = bearer
+        self._parse = partial(parse_jwt, algorithms=policy.algorithms, label=policy.label)
+
+    async def verify(self, raw: bytes, now: float, sub: str | None) -> _VerifiedAccess:
+        """Verify `raw` in full (its signature, claims and, given the request's verified `sub`,
+        the subject binding), cache the result, and return it."""
+        policy = self.policy
+        token = _parse_header(raw, self._parse, AccessTokenError)
+        jwk = self.jwks.held(token.kid) or await self.jwks.get(token.kid)
+        claims = verify_jwt(token, jwk.key, policy, now=now, leeway=self._leeway, key_alg=jwk.alg)
+        if self._bearer:
+            subject = claims.get("sub")
+            if type(subject) is not str or not subject:
+                raise AccessTokenError(f"{policy.label} has no `sub` string")
+        else:
+            subject = bound_subject(claims, policy)
+            if subject is not None and subject != sub:
+                raise IdentityMismatchError(
+                    f"{policy.label} `{policy.subject_claim}` differs from the verified user"
+                )
+        label = policy.label
+        grants = Grants.of(
+            claims,
+            scopes=names_at(claims, policy.scopes_claim, label=label),
+            groups=names_at(claims, policy.groups_claim, label=label),
+            bearer=self._bearer,
+        )
+        verified = _VerifiedAccess(grants, subject)
+        self.cache.put(raw, verified, now=now, valid_until=float(claims["exp"]) + self._leeway)
+        return verified
 
 
 class ALBAuthenticator:
-    """Verifies the ALB's headers and returns the user. One per app: it holds the key caches.
+    """Verifies the ALB's headers (or a machine client's bearer token) and returns the user. One
+    per app: it holds the key caches.
 
     `http_client` is used for key fetches (created on first use if None, and then closed by
     `aclose`); `clock` returns the current Unix time (default `time.time`).
@@ -148,26 +219,65 @@ class ALBAuthenticator:
         self._clock = clock or time.time
         self._fetcher = HTTPFetcher(http_client, timeout=config.key_fetch_timeout)
         self.alb_keys = ALBKeySource(config, self._fetcher, self._clock)
-        self.jwks = (
-            CognitoJWKS(config.cognito, self._fetcher, self._clock) if config.cognito else None
-        )
+        self._access: _TokenVerifier | None = None
+        if config.cognito is not None:
+            jwks: JWKSSource = CognitoJWKS(config.cognito, self._fetcher, self._clock)
+            self._access = _TokenVerifier(AccessPolicy.cognito(config.cognito), jwks, config)
+        elif config.access_token is not None:
+            jwks = idp_jwks(config.access_token, self._fetcher, self._clock)
+            self._access = _TokenVerifier(AccessPolicy.of(config.access_token), jwks, config)
+        self._bearer: _TokenVerifier | None = None
+        bearer = config.bearer
+        if isinstance(bearer, CognitoConfig):  # a user pool's client-credentials tokens
+            self._bearer = _TokenVerifier(
+                AccessPolicy.cognito(bearer, label="bearer token"),
+                CognitoJWKS(bearer, self._fetcher, self._clock, label="bearer token"),
+                config,
+                bearer=True,
+            )
+        elif bearer is not None:
+            self._bearer = _TokenVerifier(
+                AccessPolicy.of(bearer, label="bearer token"),
+                idp_jwks(bearer, self._fetcher, self._clock, label="bearer token"),
+                config,
+                bearer=True,
+            )
+        #: The access token's JWKS source (Cognito's or the IdP's), or None.
+        self.jwks = None if self._access is None else self._access.jwks
+        #: The bearer tokens' JWKS source, or None.
+        self.bearer_jwks = None if self._bearer is None else self._bearer.jwks
         #: Verified access tokens by their exact bytes; see `alb_oidc.cache`.
-        self.access_tokens: ResultCache[bytes, _VerifiedAccess] = ResultCache(
-            config.access_token_cache_size, config.access_token_cache_ttl
+        self.access_tokens: ResultCache[bytes, _VerifiedAccess] = (
+            self._access.cache if self._access is not None else ResultCache(0, 0)
         )
+        #: Verified bearer tokens by their exact bytes (a cache of their own).
+        self.bearer_tokens: ResultCache[bytes, _VerifiedAccess] = (
+            self._bearer.cache if self._bearer is not None else ResultCache(0, 0)
+        )
+        self._groups_claim = config.groups_claim
 
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
-        """The verified user, or None if the request carries none of the ALB's auth headers.
+        """The verified user, or None if the request carries no credentials alb-oidc reads.
 
         Raises an `AuthError` subclass for anything else. The data token is verified in full on
         every request (the ALB signs a new one for each); an access token whose exact bytes were
         verified before is answered from the access-token cache, bound to this request's `sub`.
+        A request without the ALB's headers may bring an `Authorization: Bearer` token when
+        `ALBConfig.bearer` is set; the ALB's headers decide when both are present.
         """
-        data, access, identity = extract_auth_headers(headers)
+        if self._bearer is None:
+            data, access, identity = extract_auth_headers(headers)
+            authorization = None
+        else:
+            data, access, identity, authorization = _find_headers(
+                headers, _WITH_AUTHORIZATION, _WITH_AUTHORIZATION_LENGTHS
+            )
         if data is None:
             if access is not None or identity is not None:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
-            return None
+            if authorization is None:
+                return None
+            return await self._bearer_user(authorization)
         now = self._clock()
         token = _parse_header(data, parse_data_token, MalformedTokenError)
         verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
@@ -175,19 +285,26 @@ class ALBAuthenticator:
         if identity is not None and identity != sub.encode():
             check_header_values(identity)  # a comma-joined or garbled value is a header error
             raise IdentityMismatchError("x-amzn-oidc-identity differs from the verified user")
-        if self.config.cognito is None:
+        verifier = self._access
+        if verifier is None:
             return self._unverified_access_user(token, access, sub)
         if access is None:
             raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
-        verified = self.access_tokens.get(access, now)
+        verified = verifier.cache.get(access, now)
         if verified is None:
-            verified = await self._verify_access_token(access, sub, now)
-        elif verified.sub != sub:
-            raise IdentityMismatchError("access token `sub` differs from the verified user")
-        return ALBUser._verified(freeze_claims(token.claims, owned=True), verified.grants)
+            verified = await verifier.verify(access, now, sub)
+        elif verified.sub is not None and verified.sub != sub:
+            raise IdentityMismatchError(
+                f"access token `{verifier.policy.subject_claim}` differs from the verified user"
+            )
+        claims = freeze_claims(token.claims, owned=True)
+        grants = verified.grants
+        if self._groups_claim is not None:
+            grants = self._with_userinfo_groups(grants, claims)
+        return ALBUser._verified(claims, grants)
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
-        """Like `authenticate`, but a request without the headers raises `MissingTokenError`."""
+        """Like `authenticate`, but a request without credentials raises `MissingTokenError`."""
         user = await self.authenticate(headers)
         if user is None:
             raise MissingTokenError("not authenticated by the load balancer")
@@ -199,6 +316,14 @@ class ALBAuthenticator:
         token = parse_data_token(raw)
         verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
         return token.claims  # type: ignore[return-value]  # parse_data_token made this dict
+
+    async def verify_bearer_token(self, raw: bytes | str) -> ALBUser:
+        """Verify a bearer token (the credentials of `Authorization: Bearer`) against
+        `ALBConfig.bearer` and return its user; `BearerTokenError` if it fails."""
+        if self._bearer is None:
+            raise TypeError("ALBConfig.bearer is not set: no bearer tokens are accepted")
+        token = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        return await self._verify_bearer(self._bearer, token)
 
     def _held_key(self, token: DataToken, now: float) -> EllipticCurvePublicKey | None:
         """The key for a (`signer`, `kid`) pair that passed `check_data_token` before, after the
@@ -216,20 +341,40 @@ class ALBAuthenticator:
         self.alb_keys.remember(token.signer, token.kid, key)
         return key
 
-    async def _verify_access_token(self, raw: bytes, sub: str, now: float) -> _VerifiedAccess:
-        cognito = self.config.cognito
-        if cognito is None or self.jwks is None:  # pragma: no cover - callers check first
-            raise AccessTokenError("no access-token verification is configured")
-        token = _parse_header(raw, parse_access_token, AccessTokenError)
-        key = await self.jwks.get(token.kid)
-        claims = verify_access_token(
-            token, key, cognito, sub=sub, now=now, leeway=self.config.leeway
-        )
-        verified = _VerifiedAccess(Grants.of(claims), sub)
-        self.access_tokens.put(
-            raw, verified, now=now, valid_until=float(claims["exp"]) + self.config.leeway
-        )
-        return verified
+    async def _bearer_user(self, authorization: bytes) -> ALBUser | None:
+        """The machine client of an `Authorization` header: None for another scheme (Basic, ...),
+        the verified user for `Bearer <JWT>`, `BearerTokenError` for a bad token."""
+        verifier = self._bearer
+        if verifier is None:  # pragma: no cover - only called with bearer configured
+            return None
+        scheme, _, credentials = authorization.partition(b" ")
+        if scheme.lower() != _BEARER:
+            return None
+        return await self._verify_bearer(verifier, credentials.lstrip(b" "))
+
+    async def _verify_bearer(self, verifier: _TokenVerifier, raw: bytes) -> ALBUser:
+        now = self._clock()
+        try:
+            if not raw:
+                raise AccessTokenError("bearer token is empty")
+            verified = verifier.cache.get(raw, now) or await verifier.verify(raw, now, None)
+        except KeyUnavailableError:
+            raise
+        except AuthError as exc:
+            raise BearerTokenError(str(exc), reason=exc.code) from None
+        grants = verified.grants
+        return ALBUser._verified(grants.claims or {}, grants)
+
+    def _with_userinfo_groups(self, grants: Grants, claims: Any) -> Grants:
+        """`grants` with the groups of the verified userinfo's `groups_claim` added."""
+        path = self._groups_claim
+        try:
+            groups = names_at(claims, path, label="userinfo")
+        except AccessTokenError as exc:
+            raise ClaimError(str(exc), claim=str(path)) from None
+        if not groups:
+            return grants
+        return grants._replace(groups=grants.groups | groups)
 
     def _unverified_access_user(self, token: DataToken, raw: bytes | None, sub: str) -> ALBUser:
         """The user when no access-token verification is configured: the access token is
@@ -237,16 +382,25 @@ class ALBAuthenticator:
         if raw is not None:
             check_header_values(raw)  # ignored or not, a garbled header is refused (rule 4)
         if raw is None or not self.config.insecure_decode_unverified_access_token:
-            return ALBUser._verified(freeze_claims(token.claims, owned=True), NO_GRANTS)
-        claims = decode_access_token_unverified(_ascii(raw))
-        if claims is not None and claims.get("sub", sub) != sub:
+            claims = freeze_claims(token.claims, owned=True)
+            grants = NO_GRANTS
+            if self._groups_claim is not None:
+                grants = self._with_userinfo_groups(grants, claims)
+            return ALBUser._verified(claims, grants)
+        access_claims = decode_access_token_unverified(_ascii(raw))
+        if access_claims is not None and access_claims.get("sub", sub) != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
-        return ALBUser(token.claims, claims, access_token_verified=False)
+        user = ALBUser(token.claims, access_claims, access_token_verified=False)
+        if self._groups_claim is not None:
+            grants = self._with_userinfo_groups(user._grants, user.claims)
+            return ALBUser._verified(user.claims, grants)
+        return user
 
     async def warm_up(self) -> None:
-        """Fetch what can be fetched ahead of traffic (the user pool's JWKS). Never raises."""
-        if self.jwks is not None:
-            await self.jwks.refresh()
+        """Fetch what can be fetched ahead of traffic (the JWKS documents). Never raises."""
+        for verifier in (self._access, self._bearer):
+            if verifier is not None:
+                await verifier.jwks.refresh()
 
     async def aclose(self) -> None:
         """Close the HTTP client if this authenticator created it."""

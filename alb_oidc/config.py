@@ -20,7 +20,13 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_SESSION_COOKIE", "ALBConfig", "CognitoConfig"]
+__all__ = [
+    "DEFAULT_SESSION_COOKIE",
+    "JWT_ALGORITHMS",
+    "ALBConfig",
+    "CognitoConfig",
+    "OIDCAccessTokenConfig",
+]
 
 logger = logging.getLogger("alb_oidc")
 
@@ -42,6 +48,12 @@ _KEY_URL_BY_PARTITION = {
 }
 _MAX_LEEWAY = 300.0
 
+#: The JWS algorithms an access or bearer token may be verified with (RFC 7518): asymmetric
+#: only. `none` and the HMAC family are never accepted: an HMAC key would be the IdP's secret.
+JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
+
 
 def _is_loopback(host: str | None) -> bool:
     if not host:
@@ -54,7 +66,7 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
+def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
     """Refuse any URL we would fetch keys from that is not https (loopback http is allowed).
 
     `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
@@ -157,11 +169,11 @@ class CognitoConfig:
         issuer = self.issuer or (
             f"https://cognito-idp.{match['region']}.amazonaws.com/{self.user_pool_id}"
         )
-        _check_fetch_url("cognito.issuer", issuer)
+        check_fetch_url("cognito.issuer", issuer)
         _check_issuer("cognito.issuer", issuer)
         _set(self, "issuer", issuer)
         jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
-        _check_fetch_url("cognito.jwks_url", jwks_url)
+        check_fetch_url("cognito.jwks_url", jwks_url)
         _set(self, "jwks_url", jwks_url)
         _set(self, "jwks_ttl", _number("cognito.jwks_ttl", self.jwks_ttl, low=1, high=86400))
         _set(
@@ -174,6 +186,94 @@ class CognitoConfig:
     def region(self) -> str:
         """The AWS region of the user pool."""
         return self.user_pool_id.split("_", 1)[0]
+
+
+def _claim_path(name: str, value: object) -> None:
+    """Refuse a claim name that could never match: empty, padded, or with an empty dotted part."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise ConfigurationError(f"{name} must be a claim name (or None): {value!r}")
+    if "" in value.split("."):
+        raise ConfigurationError(f"{name} has an empty part between dots: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OIDCAccessTokenConfig:
+    """How to verify a JWT access token of any OpenID Connect identity provider.
+
+    Used for the ALB's `x-amzn-oidc-accesstoken` (`ALBConfig.access_token`) and for machine
+    clients' `Authorization: Bearer` tokens (`ALBConfig.bearer`); docs/idps/ has the values for
+    each provider.
+
+    - `issuer`: the token's exact `iss`.
+    - `audiences`: the token's `aud` (a string or a list) must hold at least one of them.
+    - `jwks_url`: where the signing keys are; None discovers it from the issuer's
+      `/.well-known/openid-configuration` (whose `issuer` must equal `issuer`).
+    - `algorithms`: the JWS algorithms accepted (RS*, PS*, ES*); the token's `alg` must be one,
+      and the key its `kid` names must be of that algorithm's type.
+    - `scopes_claim`, `groups_claim`: where the scopes and groups are (a space-separated string
+      or a list of strings); a dotted name walks nested objects (`realm_access.roles`), but a
+      claim whose whole name matches (`https://example.com/roles`) is taken first. None: none.
+    - `subject_claim`: for `access_token`, the claim that must equal the verified data token's
+      `sub` (None turns the binding off; docs/security.md says what that risks). A bearer
+      token's user is its `sub`, and this field is not used.
+    - `jwks_ttl`, `refresh_cooldown`: the JWKS is cached for `jwks_ttl` seconds and refetched on
+      an unknown `kid` at most once per `refresh_cooldown` seconds.
+    """
+
+    issuer: str
+    audiences: Sequence[str]
+    jwks_url: str | None = None
+    algorithms: Sequence[str] = ("RS256",)
+    scopes_claim: str | None = "scope"
+    groups_claim: str | None = None
+    subject_claim: str | None = "sub"
+    jwks_ttl: float = 3600.0
+    refresh_cooldown: float = 30.0
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.issuer, str)
+            or not self.issuer
+            or self.issuer != self.issuer.strip()
+        ):
+            raise ConfigurationError(f"issuer must be the IdP's issuer URL: {self.issuer!r}")
+        _check_issuer("issuer", self.issuer)
+        if self.jwks_url is None:
+            check_fetch_url("issuer (jwks_url is discovered from it)", self.issuer)
+        else:
+            check_fetch_url("jwks_url", self.jwks_url)
+        audiences = _strings("audiences", self.audiences)
+        if not audiences:
+            raise ConfigurationError(
+                "audiences must name at least one audience (the token's `aud`: your API's "
+                "identifier at the IdP)"
+            )
+        _set(self, "audiences", audiences)
+        algorithms = _strings("algorithms", self.algorithms)
+        if not algorithms:
+            raise ConfigurationError("algorithms must name at least one algorithm, e.g. RS256")
+        for index, algorithm in enumerate(algorithms):
+            if algorithm not in JWT_ALGORITHMS:
+                raise ConfigurationError(
+                    f"algorithms[{index}] is not an asymmetric JWS algorithm alb-oidc accepts "
+                    f"({', '.join(sorted(JWT_ALGORITHMS))}): {algorithm!r}"
+                )
+        _set(self, "algorithms", tuple(dict.fromkeys(algorithms)))
+        for name in ("scopes_claim", "groups_claim", "subject_claim"):
+            _claim_path(name, getattr(self, name))
+        _set(self, "jwks_ttl", _number("jwks_ttl", self.jwks_ttl, low=1, high=86400))
+        _set(
+            self,
+            "refresh_cooldown",
+            _number("refresh_cooldown", self.refresh_cooldown, low=0, high=3600),
+        )
+
+    @property
+    def discovery_url(self) -> str:
+        """The issuer's OpenID Provider configuration document (OIDC Discovery 1.0, section 4)."""
+        return f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +289,9 @@ class ALBConfig:
     key_url: str | None = None
     leeway: float = 30.0
     cognito: CognitoConfig | None = None
+    access_token: OIDCAccessTokenConfig | None = None
+    groups_claim: str | None = None
+    bearer: OIDCAccessTokenConfig | CognitoConfig | None = None
     public_paths: Sequence[str] = ()
     optional: bool = False
     session_cookie: str = DEFAULT_SESSION_COOKIE
@@ -206,9 +309,24 @@ class ALBConfig:
     _prefix_public: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.access_token is not None and not isinstance(
+            self.access_token, OIDCAccessTokenConfig
+        ):
+            raise ConfigurationError(
+                f"access_token must be an OIDCAccessTokenConfig or None: {self.access_token!r}"
+            )
+        if self.bearer is not None and not isinstance(
+            self.bearer, OIDCAccessTokenConfig | CognitoConfig
+        ):
+            raise ConfigurationError(
+                f"bearer must be an OIDCAccessTokenConfig, a CognitoConfig or None: {self.bearer!r}"
+            )
         arns = _strings("alb_arns", self.alb_arns)
-        if not arns:
-            raise ConfigurationError("alb_arns must name at least one ALB ARN (the token's signer)")
+        if not arns and self.bearer is None:
+            raise ConfigurationError(
+                "alb_arns must name at least one ALB ARN (the token's signer), unless bearer is "
+                "set for an API that only machine clients call"
+            )
         _set(self, "alb_arns", arns)
         _set(self, "client_ids", _strings("client_ids", self.client_ids))
         _set(self, "issuers", _strings("issuers", self.issuers))
@@ -218,6 +336,12 @@ class ALBConfig:
         _set(self, "leeway", _number("leeway", self.leeway, low=0, high=_MAX_LEEWAY))
         if self.cognito is not None and not isinstance(self.cognito, CognitoConfig):
             raise ConfigurationError(f"cognito must be a CognitoConfig or None: {self.cognito!r}")
+        if self.cognito is not None and self.access_token is not None:
+            raise ConfigurationError(
+                "cognito and access_token are both set: the ALB forwards one access token; use "
+                "cognito for a Cognito user pool and access_token for any other IdP"
+            )
+        _claim_path("groups_claim", self.groups_claim)
         self._split_public_paths()
         if not isinstance(self.optional, bool):
             raise ConfigurationError(f"optional must be True or False: {self.optional!r}")
@@ -274,7 +398,7 @@ class ALBConfig:
                     f"key_url may only use the placeholders {{kid}} and {{region}}: {template!r}"
                 )
             sample = template.replace("{kid}", "00000000-0000-0000-0000-000000000000")
-            _check_fetch_url("key_url", sample.replace("{region}", "us-east-1"), template)
+            check_fetch_url("key_url", sample.replace("{region}", "us-east-1"), template)
         urls = {}
         for index, arn in enumerate(arns):
             match = _ALB_ARN.fullmatch(arn)

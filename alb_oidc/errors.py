@@ -12,6 +12,7 @@
         ├── SignatureError            401  the signature does not verify
         ├── IdentityMismatchError     401  x-amzn-oidc-identity or the access token's `sub` differs
         ├── AccessTokenError          401  the access token is missing or fails verification
+        ├── BearerTokenError          401  an Authorization: Bearer token fails verification
         ├── KeyUnavailableError       503  no public key could be had for the token's `kid`
         └── PermissionDeniedError     403  verified user lacks a required scope or group
 
@@ -125,6 +126,22 @@ class AccessTokenError(AuthError):
     code = "bad_access_token"
 
 
+class BearerTokenError(AuthError):
+    """A machine client's `Authorization: Bearer` token fails verification.
+
+    Its code is RFC 6750's `invalid_token`, and its 401 carries `WWW-Authenticate: Bearer
+    error="invalid_token"`; `reason` names the check that failed (`bad_access_token`,
+    `access_token_expired`, `identity_mismatch`, ...).
+    """
+
+    code = "invalid_token"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
 class KeyUnavailableError(AuthError):
     """No public key could be obtained for a key id we do not already hold."""
 
@@ -179,9 +196,43 @@ class PermissionDeniedError(AuthError):
         super().__init__(message, code=f"insufficient_{kind}")
 
 
-def error_payload(exc: AuthError) -> tuple[int, dict[str, str], dict[str, str]]:
-    """Return (status, JSON body, extra headers) for an error: the only error-to-HTTP mapping."""
+def error_payload(
+    exc: AuthError, *, bearer: bool = False
+) -> tuple[int, dict[str, str], dict[str, str]]:
+    """Return (status, JSON body, extra headers) for an error: the only error-to-HTTP mapping.
+
+    `bearer` says the request was (or could have been) made with a bearer token: its 401 and
+    403 then carry the RFC 6750 challenge (section 3): `Bearer` alone when no credentials came,
+    `error="invalid_token"` for a bad token, `error="insufficient_scope"` with the scopes
+    required. A `BearerTokenError` always carries its challenge.
+    """
     headers = {"Cache-Control": "no-store"}
     if exc.status_code == 503:
         headers["Retry-After"] = "5"
+    challenge = _bearer_challenge(exc) if bearer or isinstance(exc, BearerTokenError) else None
+    if challenge is not None:
+        headers["WWW-Authenticate"] = challenge
     return exc.status_code, {"detail": exc.detail, "error": exc.code}, headers
+
+
+def _quoted(text: str) -> str:
+    """`text` as an RFC 7235 quoted-string of the characters RFC 6750 allows in its values."""
+    kept = "".join(char for char in text if char in _CHALLENGE_CHARS)
+    return f'"{kept}"'
+
+
+# RFC 6750 section 3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E (no " or \).
+_CHALLENGE_CHARS = frozenset(chr(code) for code in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def _bearer_challenge(exc: AuthError) -> str | None:
+    if isinstance(exc, BearerTokenError):
+        return f'Bearer error="invalid_token", error_description={_quoted(str(exc))}'
+    if isinstance(exc, PermissionDeniedError) and exc.kind == "scope":
+        return (
+            'Bearer error="insufficient_scope", '
+            f"scope={_quoted(' '.join(exc.required))}, error_description={_quoted(str(exc))}"
+        )
+    if exc.status_code == 401:
+        return "Bearer"  # no credentials (or the ALB's): no error code (RFC 6750 section 3.1)
+    return None

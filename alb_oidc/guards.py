@@ -24,7 +24,7 @@ from functools import cache
 
 try:
     from fastapi import HTTPException, Security, WebSocketException
-    from fastapi.security import APIKeyHeader, SecurityScopes
+    from fastapi.security import APIKeyHeader, HTTPBearer, SecurityScopes
 except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess without fastapi
     if exc.name != "fastapi":
         raise
@@ -38,14 +38,21 @@ from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_p
 from .middleware import CONFIG_SCOPE_KEY
 from .user import ALBUser
 
-__all__ = ["alb_scheme", "current_user", "optional_user", "require_groups", "require_scopes"]
+__all__ = [
+    "alb_scheme",
+    "bearer_scheme",
+    "current_user",
+    "optional_user",
+    "require_groups",
+    "require_scopes",
+]
 
 logger = logging.getLogger("alb_oidc")
 
 #: Appended to a missing-scope 403 when the app verifies no access token, so grants no scope.
 NO_SCOPE_SOURCE = (
     "scopes come only from a verified access token, and this app verifies none: "
-    "configure ALBConfig.cognito"
+    "configure ALBConfig.cognito or ALBConfig.access_token"
 )
 _warned_no_scope_source = False
 
@@ -57,11 +64,25 @@ alb_scheme = APIKeyHeader(
     auto_error=False,
 )
 
+#: The OpenAPI security scheme of machine clients (`ALBConfig.bearer`): an HTTP bearer JWT.
+#: Every guard lists it as the alternative to `alb_scheme`, with the same scopes.
+bearer_scheme = HTTPBearer(
+    scheme_name="Bearer",
+    bearerFormat="JWT",
+    description="A machine client's access token (ALBConfig.bearer); verified by alb-oidc.",
+    auto_error=False,
+)
+
 
 def _reject(conn: HTTPConnection, exc: AuthError) -> Exception:
     if conn.scope["type"] == "websocket":
         return WebSocketException(code=1008, reason=exc.code)
-    status, body, headers = error_payload(exc)
+    user, config = conn.scope.get("user"), conn.scope.get(CONFIG_SCOPE_KEY)
+    if isinstance(user, ALBUser):
+        bearer = user.is_bearer  # a 403: the challenge is for bearer clients only
+    else:
+        bearer = isinstance(config, ALBConfig) and config.bearer is not None
+    status, body, headers = error_payload(exc, bearer=bearer)
     return HTTPException(status_code=status, detail=body["detail"], headers=headers)
 
 
@@ -77,18 +98,21 @@ def _scope_denied(
     global _warned_no_scope_source  # noqa: PLW0603 - one warning per process, not per request
     config = conn.scope.get(CONFIG_SCOPE_KEY)
     hint = None
+    user = conn.scope.get("user")
     if (
         isinstance(config, ALBConfig)
         and config.cognito is None
+        and config.access_token is None
         and not config.insecure_decode_unverified_access_token
+        and not (isinstance(user, ALBUser) and user.is_bearer)
     ):
         hint = NO_SCOPE_SOURCE
         if not _warned_no_scope_source:
             _warned_no_scope_source = True
             logger.warning(
-                "%s can never pass: scopes come only from a verified access token, and "
-                "ALBConfig.cognito is not set (ALB_OIDC_COGNITO_USER_POOL_ID), so every user "
-                "is refused with 403",
+                "%s can never pass for ALB logins: scopes come only from a verified access "
+                "token, and neither ALBConfig.cognito nor ALBConfig.access_token is set, so "
+                "every user is refused with 403",
                 guard,
             )
     denied = PermissionDeniedError(
@@ -108,6 +132,7 @@ def current_user(
     conn: HTTPConnection,
     security_scopes: SecurityScopes,
     _header: str | None = Security(alb_scheme),
+    _bearer: object = Security(bearer_scheme),
 ) -> ALBUser:
     """The verified `ALBUser`; 401 if there is none.
 
@@ -125,7 +150,9 @@ def current_user(
 
 
 def optional_user(
-    conn: HTTPConnection, _header: str | None = Security(alb_scheme)
+    conn: HTTPConnection,
+    _header: str | None = Security(alb_scheme),
+    _bearer: object = Security(bearer_scheme),
 ) -> ALBUser | None:
     """The verified `ALBUser`, or None for an anonymous request (`optional=True`, public paths)."""
     user = conn.scope.get("user")
@@ -149,7 +176,9 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
     advertised = list(names) if kind == "scope" else []
 
     def dependency(
-        conn: HTTPConnection, _header: str | None = Security(alb_scheme, scopes=advertised)
+        conn: HTTPConnection,
+        _header: str | None = Security(alb_scheme, scopes=advertised),
+        _bearer: object = Security(bearer_scheme, scopes=advertised),
     ) -> ALBUser:
         user = _user(conn)
         granted = user.scopes if kind == "scope" else user.groups

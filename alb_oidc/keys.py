@@ -1,4 +1,5 @@
-"""Key sources: the ALB's PEM public key per `kid`, and a Cognito user pool's JWKS.
+"""Key sources: the ALB's PEM public key per `kid`, and the JWKS of a Cognito user pool or of
+any OpenID Connect IdP (found through its discovery document if need be).
 
 All network I/O of alb-oidc happens here, through one shared `httpx2.AsyncClient`. Both sources
 are built so that request input cannot amplify into outbound traffic:
@@ -25,19 +26,22 @@ from cachetools import TTLCache
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
 from .cache import LRUCache
-from .config import ALBConfig, CognitoConfig
-from .errors import AccessTokenError, KeyUnavailableError
+from .config import JWT_ALGORITHMS, ALBConfig, CognitoConfig, OIDCAccessTokenConfig, check_fetch_url
+from .errors import AccessTokenError, ConfigurationError, KeyUnavailableError
+from .tokens import PublicJWK
 
-__all__ = ["ALBKeySource", "CognitoJWKS", "HTTPFetcher", "JWKSSource"]
+__all__ = ["ALBKeySource", "CognitoJWKS", "HTTPFetcher", "JWKSSource", "PublicJWK", "parse_jwks"]
 
 logger = logging.getLogger("alb_oidc")
 
 _PEM_LIMIT = 8 * 1024
 _JWKS_LIMIT = 256 * 1024
+_DISCOVERY_LIMIT = 64 * 1024
+_MAX_KID = 256
 _MAX_JWKS_KEYS = 64
 _MIN_RSA_BITS = 2048
 # The first-sighting filter: 2**20 bits a generation. At 10,000 new kids a second for a
@@ -367,8 +371,10 @@ class ALBKeySource:
         return None
 
 
-def parse_jwks(body: bytes) -> dict[str, rsa.RSAPublicKey]:
-    """The RS256 signing keys of a JWKS document, by `kid`. Unusable entries are skipped."""
+def parse_jwks(body: bytes) -> dict[str, PublicJWK]:
+    """The signing keys of a JWKS document by `kid`: RSA keys of at least 2048 bits, and EC keys
+    on P-256, P-384 or P-521. Unusable entries (other key types, encryption keys, private keys,
+    algorithms alb-oidc never accepts, malformed values) are skipped."""
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -376,58 +382,75 @@ def parse_jwks(body: bytes) -> dict[str, rsa.RSAPublicKey]:
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise FetchError("JWKS has no `keys` list")
-    keys: dict[str, rsa.RSAPublicKey] = {}
+    keys: dict[str, PublicJWK] = {}
     for entry in entries[:_MAX_JWKS_KEYS]:
         if not _usable_jwk(entry):
             continue
         try:
-            key = RSAAlgorithm.from_jwk(entry)
+            key = (RSAAlgorithm if entry["kty"] == "RSA" else ECAlgorithm).from_jwk(entry)
         except (PyJWTError, ValueError, TypeError, KeyError) as exc:
             # A malformed entry must not hide the good ones.
             logger.debug("skipping JWKS entry: %s", type(exc).__name__)
             continue
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS:
-            keys[entry["kid"]] = key
+        if (isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS) or (
+            isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _JWK_CURVES
+        ):
+            keys[entry["kid"]] = PublicJWK(key, entry.get("alg"))
     return keys
 
 
+_JWK_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
+
+
 def _usable_jwk(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    kid, alg = entry.get("kid"), entry.get("alg")
     return (
-        isinstance(entry, dict)
-        and entry.get("kty") == "RSA"
-        and isinstance(entry.get("kid"), str)
+        entry.get("kty") in ("RSA", "EC")
+        and isinstance(kid, str)
+        and 0 < len(kid) <= _MAX_KID
         and entry.get("use", "sig") == "sig"
-        and entry.get("alg", "RS256") == "RS256"
-        and "d" not in entry
+        and (alg is None or alg in JWT_ALGORITHMS)
+        and "d" not in entry  # a private key published by mistake is not used
     )
 
 
 class JWKSSource:
     """The signing keys of one JWKS document, by `kid`.
 
-    Cached for `ttl` seconds, and refreshed on an unknown `kid` at most once per
-    `refresh_cooldown`. Every request that needs the keys while a fetch is under way waits for
-    that one fetch (bounded by the fetcher's deadline), so a cold start or a rotation costs one
-    fetch and refuses nobody. When a refresh fails, keys already held keep working.
+    The document is at `url`, or (with `url=None`) at the `jwks_uri` of `issuer`'s OpenID
+    Connect discovery document, whose own `issuer` must equal `issuer`. Cached for `ttl`
+    seconds, and refreshed on an unknown `kid` at most once per `refresh_cooldown`. Every
+    request that needs the keys while a fetch is under way waits for that one fetch (bounded by
+    the fetcher's deadline), so a cold start or a rotation costs one fetch and refuses nobody.
+    When a refresh fails, keys already held keep working.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         *,
         ttl: float,
         refresh_cooldown: float,
         fetcher: HTTPFetcher,
         clock: Callable[[], float],
         owner: str = "the issuer",
+        issuer: str | None = None,
+        label: str = "access token",
     ) -> None:
+        if url is None and issuer is None:
+            raise ValueError("JWKSSource needs a url or an issuer to discover it from")
         self.url = url
+        self._issuer = issuer
+        self._discovered: str | None = None
         self._ttl = ttl
         self._cooldown = refresh_cooldown
         self._fetcher = fetcher
         self._clock = clock
         self._owner = owner
-        self._keys: dict[str, rsa.RSAPublicKey] = {}
+        self._label = label
+        self._keys: dict[str, PublicJWK] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._last_error: str | None = None
@@ -440,7 +463,14 @@ class JWKSSource:
     def _may_refresh(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._cooldown
 
-    async def get(self, kid: str) -> rsa.RSAPublicKey:
+    def held(self, kid: str) -> PublicJWK | None:
+        """The key for `kid` if it is held and fresh: no coroutine for the usual case."""
+        key = self._keys.get(kid)
+        if key is not None and not self._stale(self._clock()):
+            return key
+        return None
+
+    async def get(self, kid: str) -> PublicJWK:
         """The key for `kid`: `AccessTokenError` if the document has none, 503 if it cannot be
         fetched and was never fetched."""
         now = self._clock()
@@ -461,11 +491,12 @@ class JWKSSource:
                 kid=kid,
                 reason="jwks_fetch_failed",
             )
-        raise AccessTokenError(f"access token `kid` is not in {self._owner}'s JWKS")
+        raise AccessTokenError(f"{self._label} `kid` is not in {self._owner}'s JWKS")
 
     async def refresh(self) -> None:
-        """Fetch the JWKS now, or wait for the fetch already under way. Never raises (but for
-        the caller's own cancellation)."""
+        """Fetch the JWKS now (after the discovery document, if its URL is not known yet), or
+        wait for the fetch already under way. Never raises (but for the caller's own
+        cancellation)."""
         while self._flight is not None:
             flight = self._flight
             await flight.done.wait()
@@ -476,11 +507,17 @@ class JWKSSource:
         self.fetch_count += 1
         try:
             with anyio.CancelScope(shield=True):  # see ALBKeySource._fetch
-                body = await self._fetcher.get(self.url, limit=_JWKS_LIMIT)
+                url = self.url or self._discovered or await self._discover()
+                body = await self._fetcher.get(url, limit=_JWKS_LIMIT)
             keys = parse_jwks(body)
         except FetchError as exc:
             self._last_error = str(exc)
-            logger.warning("JWKS fetch failed (jwks_fetch_failed): %s: %s", self.url, exc)
+            self._discovered = None  # the issuer may have moved its keys: look again next time
+            logger.warning(
+                "JWKS fetch failed (jwks_fetch_failed): %s: %s",
+                self.url or self._issuer,
+                exc,
+            )
         except BaseException:
             # Cancelled by its own request: no attempt to remember; a waiter fetches instead.
             flight.aborted = True
@@ -494,12 +531,42 @@ class JWKSSource:
             self._flight = None
             flight.done.set()
 
+    async def _discover(self) -> str:
+        """The `jwks_uri` of the issuer's discovery document (OpenID Connect Discovery 1.0)."""
+        issuer = self._issuer or ""
+        address = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+        try:
+            document = json.loads(
+                (await self._fetcher.get(address, limit=_DISCOVERY_LIMIT)).decode("utf-8")
+            )
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise FetchError("discovery document is not JSON") from None
+        if not isinstance(document, dict):
+            raise FetchError("discovery document is not a JSON object")
+        # Section 4.3: the document's issuer must be exactly the one it was fetched for.
+        if document.get("issuer") != issuer:
+            raise FetchError("discovery document names another issuer")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise FetchError("discovery document has no jwks_uri")
+        try:
+            check_fetch_url("jwks_uri", jwks_uri)
+        except ConfigurationError:
+            raise FetchError("discovery document's jwks_uri is not https") from None
+        self._discovered = jwks_uri
+        return jwks_uri
+
 
 class CognitoJWKS(JWKSSource):
     """A Cognito user pool's JWKS (a `JWKSSource` configured from a `CognitoConfig`)."""
 
     def __init__(
-        self, cognito: CognitoConfig, fetcher: HTTPFetcher, clock: Callable[[], float]
+        self,
+        cognito: CognitoConfig,
+        fetcher: HTTPFetcher,
+        clock: Callable[[], float],
+        *,
+        label: str = "access token",
     ) -> None:
         super().__init__(
             cognito.jwks_url or "",
@@ -508,4 +575,25 @@ class CognitoJWKS(JWKSSource):
             fetcher=fetcher,
             clock=clock,
             owner="the user pool",
+            label=label,
         )
+
+
+def idp_jwks(
+    config: OIDCAccessTokenConfig,
+    fetcher: HTTPFetcher,
+    clock: Callable[[], float],
+    *,
+    label: str = "access token",
+) -> JWKSSource:
+    """The JWKS source of an `OIDCAccessTokenConfig`: its `jwks_url`, or discovered."""
+    return JWKSSource(
+        config.jwks_url,
+        ttl=config.jwks_ttl,
+        refresh_cooldown=config.refresh_cooldown,
+        fetcher=fetcher,
+        clock=clock,
+        owner="the IdP",
+        issuer=config.issuer,
+        label=label,
+    )

@@ -69,6 +69,8 @@ class ALBAuthMiddleware:
     scopes. Anonymous requests (only on `public_paths`, or with `optional=True`) get Starlette's
     `UnauthenticatedUser`. A refused request gets 401/403/503 with a JSON `{"detail", "error"}`
     body (or whatever `on_error(conn, exc)` returns); a refused websocket is closed with 1008.
+    With `ALBConfig.bearer` set, requests without the ALB's headers may authenticate with
+    `Authorization: Bearer`, and 401s carry an RFC 6750 `WWW-Authenticate: Bearer` challenge.
 
     With `warm_up=True` the user pool's JWKS is fetched during lifespan startup. The HTTP client
     the middleware creates for itself is closed on lifespan shutdown.
@@ -159,7 +161,7 @@ class ALBAuthMiddleware:
             result = self.on_error(HTTPConnection(scope, receive), exc)
             response = await result if inspect.isawaitable(result) else result
         else:
-            status, body, headers = error_payload(exc)
+            status, body, headers = error_payload(exc, bearer=self.config.bearer is not None)
             response = JSONResponse(body, status_code=status, headers=headers)
         await response(scope, receive, send)
 

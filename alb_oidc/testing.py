@@ -12,12 +12,25 @@ ALB's. Keys are generated per instance; nothing secret is stored anywhere.
     client.get("/me", headers=alb.headers("alice", scopes=["tasks/read"], groups=["admins"]))
 
 With pytest the `fake_alb` fixture gives a fresh instance (the plugin is registered on install).
+
+`FakeIdP` is the same for any other OpenID Connect provider (Okta, Entra ID, Auth0, Keycloak, or
+your machine clients' token issuer): it mints access and bearer tokens shaped for an
+`OIDCAccessTokenConfig`, and serves its discovery document and JWKS through the same transport
+as the ALB's keys:
+
+    idp = FakeIdP(scopes_claim="scp", subject_claim="uid")
+    config = alb.config(access_token=idp.config(), bearer=idp.config())
+    app.add_middleware(ALBAuthMiddleware, config=config, http_client=alb.http_client(idp))
+    client.get("/me", headers=alb.headers("alice", access_token=idp.access_token("alice")))
+    client.get("/me", headers={"authorization": f"Bearer {idp.bearer_token('robot')}"})
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -28,11 +41,11 @@ import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from .config import ALBConfig, CognitoConfig
+from .config import JWT_ALGORITHMS, ALBConfig, CognitoConfig, OIDCAccessTokenConfig
 
-__all__ = ["FakeALB", "b64url", "encode_data_token", "sign_es256"]
+__all__ = ["FakeALB", "FakeIdP", "b64url", "encode_data_token", "sign_es256"]
 
 DEFAULT_ALB_ARN = (
     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/test-alb/0123456789abcdef"
@@ -210,13 +223,20 @@ class FakeALB:
         groups: Iterable[str] = (),
         claims: Mapping[str, Any] | None = None,
         access_claims: Mapping[str, Any] | None = None,
+        access_token: str | None = None,
     ) -> dict[str, str]:
-        """The three headers the ALB sends for a logged-in user."""
+        """The three headers the ALB sends for a logged-in user.
+
+        The access token is this user pool's (with `scopes`, `groups` and `access_claims`),
+        unless `access_token` gives another IdP's (`FakeIdP.access_token`).
+        """
+        if access_token is None:
+            access_token = self.access_token(
+                sub, scopes=scopes, groups=groups, claims=access_claims
+            )
         return {
             "x-amzn-oidc-data": self.data_token(sub, email=email, claims=claims),
-            "x-amzn-oidc-accesstoken": self.access_token(
-                sub, scopes=scopes, groups=groups, claims=access_claims
-            ),
+            "x-amzn-oidc-accesstoken": access_token,
             "x-amzn-oidc-identity": sub,
         }
 
@@ -230,16 +250,28 @@ class FakeALB:
             return httpx2.Response(200, json=self.jwks())
         return httpx2.Response(404, text="not found")
 
-    def transport(self) -> httpx2.MockTransport:
-        """An `httpx2.MockTransport` serving this ALB's key and the pool's JWKS."""
-        return httpx2.MockTransport(self.handle)
+    def transport(self, *idps: FakeIdP) -> httpx2.MockTransport:
+        """An `httpx2.MockTransport` serving this ALB's key and the pool's JWKS, and the
+        discovery documents and JWKS of `idps`."""
 
-    def http_client(self) -> httpx2.AsyncClient:
-        """An `httpx2.AsyncClient` on `transport()`, to pass to the middleware."""
-        return httpx2.AsyncClient(transport=self.transport())
+        def handle(request: httpx2.Request) -> httpx2.Response:
+            for idp in idps:
+                response = idp.answer(request)
+                if response is not None:
+                    return response
+            return self.handle(request)
 
-    def config(self, *, cognito: bool = True, **overrides: Any) -> ALBConfig:
-        """An `ALBConfig` trusting this ALB, its client and issuer (and its user pool)."""
+        return httpx2.MockTransport(handle)
+
+    def http_client(self, *idps: FakeIdP) -> httpx2.AsyncClient:
+        """An `httpx2.AsyncClient` on `transport(*idps)`, to pass to the middleware."""
+        return httpx2.AsyncClient(transport=self.transport(*idps))
+
+    def config(self, *, cognito: bool | None = None, **overrides: Any) -> ALBConfig:
+        """An `ALBConfig` trusting this ALB, its client and issuer, and its user pool's access
+        tokens (unless `cognito=False`, or `access_token` is among the `overrides`)."""
+        if cognito is None:
+            cognito = "access_token" not in overrides
         settings: dict[str, Any] = {
             "alb_arns": [self.alb_arn],
             "client_ids": [self.client_id],
@@ -252,6 +284,212 @@ class FakeALB:
     def cognito_config(self) -> CognitoConfig:
         """A `CognitoConfig` for this fake user pool."""
         return CognitoConfig(user_pool_id=self.user_pool_id, client_ids=[self.client_id])
+
+
+DEFAULT_IDP_ISSUER = "https://idp.example.com/oauth2/default"
+
+
+class FakeIdP:
+    """An OpenID Connect provider for tests: real keys, fake network.
+
+    Mints access tokens (for `ALBConfig.access_token`) and bearer tokens (for `ALBConfig.bearer`)
+    signed with `algorithm` (`RS256`, `ES256`, or any other that `OIDCAccessTokenConfig`
+    accepts), shaped for the claims the config names: scopes under `scopes_claim` (a
+    space-separated string, or a list with `scopes_as_list=True`), groups under `groups_claim`
+    (nested objects for a dotted name), and the user id under `subject_claim` (with `sub` then
+    set to `{sub}@login`, as Okta does). `FakeALB.transport(idp)` serves its discovery document
+    at `{issuer}/.well-known/openid-configuration` and its JWKS at `jwks_url`; `config()` builds
+    the matching `OIDCAccessTokenConfig`.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str = DEFAULT_IDP_ISSUER,
+        audiences: Iterable[str] = ("api://default",),
+        algorithm: str = "RS256",
+        scopes_claim: str | None = "scope",
+        groups_claim: str | None = None,
+        subject_claim: str | None = "sub",
+        scopes_as_list: bool = False,
+        kid: str | None = None,
+        clock: Callable[[], float] = time.time,
+        token_lifetime: float = 3600,
+    ) -> None:
+        self.issuer = issuer
+        self.audiences = tuple(audiences)
+        self.algorithm = algorithm
+        self.scopes_claim = scopes_claim
+        self.groups_claim = groups_claim
+        self.subject_claim = subject_claim
+        self.scopes_as_list = scopes_as_list
+        self.kid = kid or f"fake-idp-key-{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        self.token_lifetime = token_lifetime
+        self.discovery_url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+        self.jwks_url = f"{issuer.rstrip('/')}/v1/keys"
+        self.key = _private_key_for(algorithm)
+        #: URLs requested through the transport, in order.
+        self.requests: list[str] = []
+
+    def config(self, **overrides: Any) -> OIDCAccessTokenConfig:
+        """The `OIDCAccessTokenConfig` for this IdP (its JWKS found by discovery)."""
+        settings: dict[str, Any] = {
+            "issuer": self.issuer,
+            "audiences": self.audiences,
+            "algorithms": (self.algorithm,),
+            "scopes_claim": self.scopes_claim,
+            "groups_claim": self.groups_claim,
+            "subject_claim": self.subject_claim,
+        }
+        settings.update(overrides)
+        return OIDCAccessTokenConfig(**settings)
+
+    def discovery_document(self) -> dict[str, Any]:
+        """The IdP's OpenID Provider metadata (the fields alb-oidc reads, and a few more)."""
+        base = self.issuer.rstrip("/")
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{base}/v1/authorize",
+            "token_endpoint": f"{base}/v1/token",
+            "userinfo_endpoint": f"{base}/v1/userinfo",
+            "jwks_uri": self.jwks_url,
+            "id_token_signing_alg_values_supported": [self.algorithm],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        """The IdP's JWKS document: its public key, with `kid`, `alg` and `use`."""
+        public = self.key.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = json.loads(RSAAlgorithm.to_jwk(public))
+        else:
+            jwk = json.loads(ECAlgorithm.to_jwk(public))
+        jwk.update({"kid": self.kid, "alg": self.algorithm, "use": "sig"})
+        return {"keys": [jwk]}
+
+    def access_token(
+        self,
+        sub: str = "user-1",
+        *,
+        scopes: Iterable[str] = ("openid",),
+        groups: Iterable[str] = (),
+        claims: Mapping[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None,
+        exp: float | None = None,
+        key: Any = None,
+    ) -> str:
+        """An access token for user `sub` (the data token's `sub`, which the config binds).
+
+        `claims` are merged into the payload and `header` into the header (None removes a
+        field), so a test can forge any variant; `key` signs instead of the IdP's key.
+        """
+        payload = self._payload(scopes, groups, exp)
+        if self.subject_claim in (None, "sub"):
+            payload["sub"] = sub
+        else:
+            payload["sub"] = f"{sub}@login"
+            _set_path(payload, self.subject_claim, sub)
+        _merge(payload, claims)
+        return self._sign(payload, header, key)
+
+    def bearer_token(
+        self,
+        client: str = "client-1",
+        *,
+        scopes: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        claims: Mapping[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None,
+        exp: float | None = None,
+        key: Any = None,
+    ) -> str:
+        """A client-credentials token of machine client `client` (its `sub` and `client_id`)."""
+        payload = self._payload(scopes, groups, exp)
+        payload.update(sub=client, client_id=client)
+        _merge(payload, claims)
+        return self._sign(payload, header, key)
+
+    def _payload(
+        self, scopes: Iterable[str], groups: Iterable[str], exp: float | None
+    ) -> dict[str, Any]:
+        now = int(self.clock())
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audiences[0] if len(self.audiences) == 1 else list(self.audiences),
+            "iat": now,
+            "exp": int(now + self.token_lifetime) if exp is None else exp,
+            "jti": str(uuid.uuid4()),
+        }
+        scope_list = list(scopes)
+        if self.scopes_claim is not None and scope_list:
+            value = scope_list if self.scopes_as_list else " ".join(scope_list)
+            _set_path(payload, self.scopes_claim, value)
+        group_list = list(groups)
+        if self.groups_claim is not None and group_list:
+            _set_path(payload, self.groups_claim, group_list)
+        return payload
+
+    def _sign(self, payload: dict[str, Any], header: Mapping[str, Any] | None, key: Any) -> str:
+        head: dict[str, Any] = {"typ": "JWT", "kid": self.kid, "alg": self.algorithm}
+        _merge(head, header)
+        algorithm = head.get("alg")
+        if isinstance(algorithm, str) and algorithm in JWT_ALGORITHMS:
+            fields = {name: value for name, value in head.items() if name != "alg"}
+            try:
+                return jwt.encode(payload, key or self.key, algorithm=algorithm, headers=fields)
+            except (jwt.InvalidKeyError, TypeError, ValueError):
+                pass  # a key that cannot sign `alg` (a test of a refusal): random bytes below
+        # What no IdP should send, for tests of refusals: `none` (no signature), HS* with the
+        # bytes given as `key` (PyJWT refuses a public key as an HMAC secret), an algorithm the
+        # key cannot sign with (64 random bytes).
+        body = f"{b64url(_json(head), padded=False)}.{b64url(_json(payload), padded=False)}"
+        signature = b"" if algorithm == "none" else os.urandom(64)
+        if isinstance(algorithm, str) and algorithm.startswith("HS") and isinstance(key, bytes):
+            digest = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}[algorithm]
+            signature = hmac.new(key, body.encode("ascii"), digest).digest()
+        return f"{body}.{b64url(signature, padded=False)}"
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response | None:
+        """The discovery document or the JWKS for a GET of theirs; None for another URL."""
+        url = str(request.url)
+        if request.method != "GET" or url not in (self.discovery_url, self.jwks_url):
+            return None
+        self.requests.append(url)
+        if url == self.discovery_url:
+            return httpx2.Response(200, json=self.discovery_document())
+        return httpx2.Response(200, json=self.jwks())
+
+    def transport(self) -> httpx2.MockTransport:
+        """An `httpx2.MockTransport` serving this IdP alone (404 for anything else)."""
+        return httpx2.MockTransport(
+            lambda request: self.answer(request) or httpx2.Response(404, text="not found")
+        )
+
+
+def _private_key_for(algorithm: str) -> Any:
+    """A new private key for `algorithm`: RSA-2048 for RS*/PS*, the named curve for ES*."""
+    curves: dict[str, ec.EllipticCurve] = {
+        "ES256": ec.SECP256R1(),
+        "ES384": ec.SECP384R1(),
+        "ES512": ec.SECP521R1(),
+    }
+    if algorithm in curves:
+        return ec.generate_private_key(curves[algorithm])
+    if algorithm[:2] in ("RS", "PS"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise ValueError(f"FakeIdP signs with RS*, PS* or ES* algorithms, not {algorithm!r}")
+
+
+def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    """Set `value` at a dotted `path`, making the nested objects on the way; a claim name
+    that looks like a URL (`https://example.com/roles`) is set whole."""
+    if "://" in path or "." not in path:
+        target[path] = value
+        return
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[last] = value
 
 
 def _merge(target: dict[str, Any], changes: Mapping[str, Any] | None) -> None:

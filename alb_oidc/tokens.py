@@ -1,4 +1,5 @@
-"""Pure token verification: the ALB data token (ES256) and the Cognito access token (RS256).
+"""Pure token verification: the ALB data token (ES256), and access and bearer tokens (JWTs of
+Cognito or any OpenID Connect IdP).
 
 Nothing here does I/O or reads the clock; the caller passes keys and `now`. The data token is
 parsed by hand rather than by a JWT library because the ALB pads every segment with `=`, which
@@ -29,9 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pybase64 import b64decode as _simd_decode
 
-from .config import ALBConfig, CognitoConfig
+from .config import ALBConfig, CognitoConfig, OIDCAccessTokenConfig
 from .errors import (
     AccessTokenError,
     ClaimError,
@@ -44,16 +46,25 @@ from .errors import (
 )
 
 __all__ = [
+    "AccessPolicy",
     "AccessToken",
     "DataToken",
+    "PublicJWK",
     "access_token_kid",
+    "bound_subject",
     "check_data_token",
+    "check_jwt_claims",
     "check_token_claims",
+    "claim_at",
     "decode_access_token_unverified",
+    "names_at",
     "parse_access_token",
     "parse_data_token",
+    "parse_jwt",
     "verify_access_token",
     "verify_data_signature",
+    "verify_jwt",
+    "verify_jwt_signature",
 ]
 
 _loads = orjson.loads
@@ -272,58 +283,313 @@ _DER_START = tuple(
 
 
 class AccessToken(NamedTuple):
-    """A parsed but not yet verified Cognito access token (a standard, unpadded RS256 JWT)."""
+    """A parsed but not yet verified access or bearer token (a standard, unpadded JWT)."""
 
     signing_input: bytes
     signature: bytes
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
     kid: str
+    alg: str = "RS256"
 
 
-def parse_access_token(raw: bytes | str) -> AccessToken:
-    """Split and decode an access token; check its header names RS256 and a `kid`.
+_RS256_ONLY = frozenset({"RS256"})
 
-    Verifies nothing else (`AccessTokenError`). The same strict base64url and JSON rules as
-    for the data token apply; the header is checked before the rest is decoded.
+
+class PublicJWK(NamedTuple):
+    """A signing key of a JWKS document, and the algorithm the document ties it to, if any."""
+
+    key: RSAPublicKey | ec.EllipticCurvePublicKey
+    alg: str | None
+
+
+def parse_jwt(
+    raw: bytes | str, *, algorithms: frozenset[str] = _RS256_ONLY, label: str = "access token"
+) -> AccessToken:
+    """Split and decode a standard JWT; check its header names an algorithm of `algorithms` and
+    a `kid`. Verifies nothing else (`AccessTokenError`, whose message starts with `label`).
+
+    The same strict base64url and JSON rules as for the data token apply, without the ALB's
+    padding (RFC 7515 forbids it); the header is checked before the rest is decoded.
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if not raw.isascii():
-        raise AccessTokenError("access token is not ASCII")
+        raise AccessTokenError(f"{label} is not ASCII")
     segments = raw.split(b".")
     if len(segments) != 3:
-        raise AccessTokenError("access token is not a JWT")
-    if b"+" in raw or b"/" in raw:  # the standard alphabet's two: never in base64url
-        raise AccessTokenError("access token is malformed")
+        raise AccessTokenError(f"{label} is not a JWT (an opaque token cannot be verified)")
+    # `+` and `/` are the standard alphabet's, never base64url's; `=` is padding, which JWTs omit.
+    if b"+" in raw or b"/" in raw or b"=" in raw:
+        raise AccessTokenError(f"{label} is malformed")
     header_segment, payload_segment, signature_segment = segments
     try:
         header = _json_object(_segment(header_segment), "header")
     except MalformedTokenError:
-        raise AccessTokenError("access token is not a JWT") from None
-    if header.get("alg") != "RS256":
-        raise AccessTokenError("access token `alg` must be RS256")
+        raise AccessTokenError(f"{label} is not a JWT") from None
+    alg = header.get("alg")
+    if type(alg) is not str or alg not in algorithms:
+        shown = (
+            f"{loggable(alg, 20)!r}" if isinstance(alg, str) else f"of type {type(alg).__name__}"
+        )
+        raise AccessTokenError(
+            f"{label} `alg` {shown} is not one of the configured algorithms "
+            f"({', '.join(sorted(algorithms))})"
+        )
     kid = header.get("kid")
     if type(kid) is not str or not kid or len(kid) > _MAX_KID:
-        raise AccessTokenError("access token has no usable `kid`")
+        raise AccessTokenError(f"{label} has no usable `kid`")
     try:
         claims = _json_object(_segment(payload_segment), "payload")
         signature = _segment(signature_segment)
     except MalformedTokenError:
-        raise AccessTokenError("access token is malformed") from None
+        raise AccessTokenError(f"{label} is malformed") from None
     return AccessToken(
-        raw[: len(header_segment) + 1 + len(payload_segment)], signature, header, claims, kid
+        raw[: len(header_segment) + 1 + len(payload_segment)], signature, header, claims, kid, alg
     )
+
+
+def parse_access_token(raw: bytes | str) -> AccessToken:
+    """`parse_jwt` for a Cognito access token (RS256)."""
+    return parse_jwt(raw)
 
 
 def access_token_kid(raw: bytes | str) -> str:
     """Return the `kid` of a Cognito access token after checking its header names RS256."""
-    return parse_access_token(raw).kid
+    return parse_jwt(raw).kid
+
+
+class AccessPolicy(NamedTuple):
+    """What an access or bearer token must satisfy, from an `OIDCAccessTokenConfig`
+    (`AccessPolicy.of`) or a `CognitoConfig` (`AccessPolicy.cognito`)."""
+
+    label: str  # "access token" or "bearer token": how messages name the token
+    issuer: str
+    algorithms: frozenset[str]
+    audiences: tuple[str, ...] | None  # `aud` must hold one; None: no `aud` (Cognito)
+    client_ids: tuple[str, ...] | None  # Cognito's `client_id` claim
+    token_use: str | None  # Cognito's `token_use` claim
+    scopes_claim: str | None
+    groups_claim: str | None
+    subject_claim: str | None
+    # `nbf` and `iat` are checked when present (Cognito's preset leaves them, as it always has).
+    check_nbf_iat: bool = True
+
+    @classmethod
+    def of(cls, config: OIDCAccessTokenConfig, *, label: str = "access token") -> AccessPolicy:
+        """The policy of an `OIDCAccessTokenConfig`."""
+        return cls(
+            label,
+            config.issuer,
+            frozenset(config.algorithms),
+            tuple(config.audiences),
+            None,
+            None,
+            config.scopes_claim,
+            config.groups_claim,
+            config.subject_claim,
+        )
+
+    @classmethod
+    def cognito(cls, cognito: CognitoConfig, *, label: str = "access token") -> AccessPolicy:
+        """The Cognito preset: RS256, `client_id` and `token_use` instead of `aud`, scopes in
+        `scope` and groups in `cognito:groups`, bound by `sub`."""
+        return cls(
+            label,
+            cognito.issuer or "",
+            _RS256_ONLY,
+            None,
+            tuple(cognito.client_ids),
+            "access",
+            "scope",
+            "cognito:groups",
+            "sub",
+            check_nbf_iat=False,
+        )
+
+
+class _JWS(NamedTuple):
+    key_type: type[Any]  # the public key class the algorithm needs
+    curve: type[ec.EllipticCurve] | None  # ES*: the curve, and its size in bytes
+    size: int
+    scheme: Any  # the padding (RS*, PS*) or the ECDSA object (ES*)
+    digest: hashes.HashAlgorithm
+
+
+def _jws_table() -> dict[str, _JWS]:
+    table = {}
+    for bits, digest in (
+        ("256", hashes.SHA256()),
+        ("384", hashes.SHA384()),
+        ("512", hashes.SHA512()),
+    ):
+        table["RS" + bits] = _JWS(RSAPublicKey, None, 0, padding.PKCS1v15(), digest)
+        # RFC 7518 section 3.5: the salt is as long as the hash, and MGF1 uses the same hash.
+        pss = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        table["PS" + bits] = _JWS(RSAPublicKey, None, 0, pss, digest)
+    table["ES256"] = _JWS(ec.EllipticCurvePublicKey, ec.SECP256R1, 32, _ES256, hashes.SHA256())
+    table["ES384"] = _JWS(
+        ec.EllipticCurvePublicKey, ec.SECP384R1, 48, ec.ECDSA(hashes.SHA384()), hashes.SHA384()
+    )
+    table["ES512"] = _JWS(
+        ec.EllipticCurvePublicKey, ec.SECP521R1, 66, ec.ECDSA(hashes.SHA512()), hashes.SHA512()
+    )
+    return table
+
+
+_JWS_BY_ALG = _jws_table()
+
+
+def verify_jwt_signature(
+    token: AccessToken, key: Any, *, key_alg: str | None = None, label: str = "access token"
+) -> None:
+    """Verify `token`'s signature with `key`, by the algorithm its header names (which the
+    parser has checked against the configuration).
+
+    The key must be of that algorithm's type (an RSA key for RS*/PS*, a key on the named curve
+    for ES*), and `key_alg` (the JWK's own `alg`, if it has one) must be that algorithm: a key
+    published for one algorithm is never used with another. `key` may be a `PublicJWK`, whose
+    `alg` is then `key_alg`.
+    """
+    if isinstance(key, PublicJWK):
+        key, key_alg = key
+    jws = _JWS_BY_ALG[token.alg]
+    if (
+        not isinstance(key, jws.key_type)
+        or (jws.curve is not None and not isinstance(key.curve, jws.curve))
+        or (key_alg is not None and key_alg != token.alg)
+    ):
+        raise AccessTokenError(f"{label} `alg` does not match the key its `kid` names")
+    signature = token.signature
+    try:
+        if jws.curve is None:
+            key.verify(signature, token.signing_input, jws.scheme, jws.digest)
+            return
+        size = jws.size
+        if len(signature) == 2 * size:
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            if r and s:
+                key.verify(encode_dss_signature(r, s), token.signing_input, jws.scheme)
+                return
+    except InvalidSignature:
+        pass
+    raise AccessTokenError(f"{label} signature is invalid")
+
+
+def _numeric(claims: Mapping[str, Any], name: str, label: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return float(value)
+    raise AccessTokenError(f"{label} `{name}` is not a number")
+
+
+def check_jwt_claims(
+    claims: Mapping[str, Any], policy: AccessPolicy, *, now: float, leeway: float
+) -> None:
+    """`iss`, then `aud` (or Cognito's `token_use` and `client_id`), `exp`, and `nbf` and `iat`
+    when present (but for Cognito's preset), each against `now` with `leeway` seconds of clock
+    skew."""
+    label = policy.label
+    if claims.get("iss") != policy.issuer:
+        raise AccessTokenError(f"{label} `iss` is not the configured issuer")
+    if policy.token_use is not None and claims.get("token_use") != policy.token_use:
+        raise AccessTokenError(f"{label} is not an access token (`token_use`)")
+    if policy.client_ids is not None:
+        client_id = claims.get("client_id")
+        if type(client_id) is not str or client_id not in policy.client_ids:
+            raise AccessTokenError(f"{label} `client_id` is not a configured client id")
+    if policy.audiences is not None:
+        aud = claims.get("aud")
+        audiences = policy.audiences
+        if type(aud) is str:
+            held = aud in audiences
+        elif type(aud) is list:
+            held = any(type(item) is str and item in audiences for item in aud)
+        else:
+            held = False
+        if not held:
+            raise AccessTokenError(f"{label} `aud` holds none of the configured audiences")
+    exp = _numeric(claims, "exp", label)
+    if exp is None:
+        raise AccessTokenError(f"{label} has no numeric `exp`")
+    if now > exp + leeway:
+        raise AccessTokenError(f"{label} expired", code="access_token_expired")
+    if not policy.check_nbf_iat:
+        return
+    nbf = _numeric(claims, "nbf", label)
+    if nbf is not None and now + leeway < nbf:
+        raise AccessTokenError(f"{label} is not valid yet (`nbf`)")
+    iat = _numeric(claims, "iat", label)
+    if iat is not None and iat > now + leeway:
+        raise AccessTokenError(f"{label} was issued in the future (`iat`)")
+
+
+def verify_jwt(
+    token: AccessToken,
+    key: Any,
+    policy: AccessPolicy,
+    *,
+    now: float,
+    leeway: float,
+    key_alg: str | None = None,
+) -> Mapping[str, Any]:
+    """Verify a parsed token's signature with `key`, then its claims; return the claims."""
+    verify_jwt_signature(token, key, key_alg=key_alg, label=policy.label)
+    check_jwt_claims(token.claims, policy, now=now, leeway=leeway)
+    return token.claims
+
+
+def claim_at(claims: Mapping[str, Any], path: str, *, label: str = "access token") -> Any:
+    """The claim named `path`; failing that, a dotted `path` walks nested objects
+    (`realm_access.roles`). None if absent; `AccessTokenError` if a step is not an object."""
+    value = claims.get(path)
+    if value is not None or "." not in path:
+        return value
+    found: Any = claims
+    for part in path.split("."):
+        if not isinstance(found, Mapping):
+            raise AccessTokenError(f"{label} `{path}`: `{part}` is not inside an object")
+        found = found.get(part)
+        if found is None:
+            return None
+    return found
+
+
+def names_at(claims: Mapping[str, Any], path: str | None, *, label: str) -> frozenset[str]:
+    """The names (scopes, groups) at `path`: a space-separated string or a list of strings.
+
+    Anything else (a number, an object, a list holding non-strings) is refused rather than
+    guessed at: an object's keys or a number's text must never become a group.
+    """
+    if path is None:
+        return frozenset()
+    value = claim_at(claims, path, label=label)
+    if value is None:
+        return frozenset()
+    if type(value) is str:
+        return frozenset(value.split())
+    if isinstance(value, list | tuple) and all(type(item) is str for item in value):
+        return frozenset(value)
+    raise AccessTokenError(f"{label} `{path}` is not a string or a list of strings")
+
+
+def bound_subject(claims: Mapping[str, Any], policy: AccessPolicy) -> str | None:
+    """The value of the policy's `subject_claim` (a non-empty string), or None when unbound."""
+    name = policy.subject_claim
+    if name is None:
+        return None
+    value = claim_at(claims, name, label=policy.label)
+    if type(value) is not str or not value:
+        raise AccessTokenError(f"{policy.label} has no `{name}` string")
+    return value
 
 
 def verify_access_token(
     token: AccessToken | bytes | str,
-    key: RSAPublicKey,
+    key: RSAPublicKey | PublicJWK,
     cognito: CognitoConfig,
     *,
     sub: str,
@@ -337,26 +603,11 @@ def verify_access_token(
     verified data token's `sub`. `token` may be raw or already parsed by `parse_access_token`.
     """
     if not isinstance(token, AccessToken):
-        token = parse_access_token(token)
-    try:
-        key.verify(token.signature, token.signing_input, _PKCS1, _SHA256)
-    except InvalidSignature:
-        raise AccessTokenError("access token signature is invalid") from None
-    claims = dict(token.claims)
-    if claims.get("iss") != cognito.issuer:
-        raise AccessTokenError("access token `iss` is not the configured user pool")
-    if claims.get("token_use") != "access":
-        raise AccessTokenError("token in x-amzn-oidc-accesstoken is not an access token")
-    if claims.get("client_id") not in cognito.client_ids:
-        raise AccessTokenError("access token `client_id` is not a configured client id")
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        raise AccessTokenError("access token has no numeric `exp`")
-    if now > exp + leeway:
-        raise AccessTokenError("access token expired", code="access_token_expired")
+        token = parse_jwt(token)
+    claims = verify_jwt(token, key, AccessPolicy.cognito(cognito), now=now, leeway=leeway)
     if claims.get("sub") != sub:
         raise IdentityMismatchError("access token `sub` differs from the verified user")
-    return claims
+    return dict(claims)
 
 
 def decode_access_token_unverified(raw: str) -> dict[str, Any] | None:

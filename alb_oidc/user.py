@@ -29,6 +29,7 @@ class Grants(NamedTuple):
     groups: frozenset[str]
     sorted_scopes: tuple[str, ...]
     verified: bool
+    bearer: bool = False  # granted to a bearer token (a machine client), not the ALB's login
 
     @classmethod
     def of(
@@ -38,9 +39,10 @@ class Grants(NamedTuple):
         scopes: Iterable[str] | None = None,
         groups: Iterable[str] | None = None,
         verified: bool = True,
+        bearer: bool = False,
     ) -> Grants:
         """Grants from access-token claims (frozen here), with scopes and groups read from them
-        unless given."""
+        (Cognito's `scope` and `cognito:groups`) unless given."""
         frozen = None if claims is None else freeze_claims(claims)
         scope_set = frozenset(scopes) if scopes is not None else scopes_of(frozen)
         return cls(
@@ -49,6 +51,7 @@ class Grants(NamedTuple):
             frozenset(groups) if groups is not None else groups_of(frozen),
             tuple(sorted(scope_set)),
             verified and frozen is not None,
+            bearer,
         )
 
 
@@ -109,11 +112,16 @@ def groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
 
 
 class ALBUser(BaseUser):
-    """A user whose identity the ALB asserted and alb-oidc verified.
+    """A user whose identity the ALB asserted (or whose bearer token) alb-oidc verified.
 
     `claims` are the verified claims of `x-amzn-oidc-data` (the IdP's userinfo); `access_claims`
-    those of the verified Cognito access token, or None when no access token was verified.
-    `scopes` come from the access token's `scope`, `groups` from its `cognito:groups`.
+    those of the verified access token, or None when no access token was verified. `scopes` and
+    `groups` come from the access token's configured claims (Cognito: `scope` and
+    `cognito:groups`), and groups also from the userinfo's `ALBConfig.groups_claim`.
+
+    A machine client authenticated by `Authorization: Bearer` (`ALBConfig.bearer`) is an
+    `ALBUser` too, with `is_bearer` True: its `claims` and `access_claims` are both the bearer
+    token's claims, and its `sub` the token's `sub`.
 
     The user is deeply read-only: the claims are copied into read-only mappings (nested objects
     too; arrays become tuples), and setting any attribute raises `AttributeError`.
@@ -184,6 +192,12 @@ class ALBUser(BaseUser):
         return self._grants.verified
 
     @property
+    def is_bearer(self) -> bool:
+        """True for a request authenticated by an `Authorization: Bearer` token (a machine
+        client, `ALBConfig.bearer`); False for a login through the ALB."""
+        return self._grants.bearer
+
+    @property
     def scopes(self) -> frozenset[str]:
         """OAuth scopes granted by the access token."""
         return self._grants.scopes
@@ -195,7 +209,8 @@ class ALBUser(BaseUser):
 
     @property
     def groups(self) -> frozenset[str]:
-        """Cognito groups (`cognito:groups`) of the user."""
+        """The user's groups: the access token's configured claim (Cognito: `cognito:groups`),
+        plus the userinfo's `ALBConfig.groups_claim`."""
         return self._grants.groups
 
     def _first(self, *names: str) -> str | None:
@@ -268,7 +283,9 @@ class ALBUser(BaseUser):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        bearer = ", is_bearer=True" if self._grants.bearer else ""
         return (
             f"ALBUser(sub={self.sub!r}, email={self.email!r}, "
-            f"scopes={list(self._grants.sorted_scopes)!r}, groups={sorted(self._grants.groups)!r})"
+            f"scopes={list(self._grants.sorted_scopes)!r}, groups={sorted(self._grants.groups)!r}"
+            f"{bearer})"
         )

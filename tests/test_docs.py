@@ -25,7 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 
 import alb_oidc
 from alb_oidc import ALBAuthMiddleware, ALBConfig
-from alb_oidc.testing import FakeALB
+from alb_oidc.testing import FakeALB, FakeIdP
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -210,12 +210,17 @@ def test_the_configuration_examples(env_alb: FakeALB) -> None:
     assert cognito.jwks_url == (
         f"https://cognito-idp.eu-west-1.amazonaws.com/{EXAMPLE_POOL}/.well-known/jwks.json"
     )
-    assert run("configuration.md", 2, namespace)["config"].public_paths == ("/health",)
-    public = run("configuration.md", 3, namespace)["config"]
+    okta = run("configuration.md", 2, {})["config"]
+    assert okta.access_token.subject_claim == "uid"
+    assert okta.access_token.discovery_url == (
+        "https://acme.okta.com/oauth2/default/.well-known/openid-configuration"
+    )
+    assert run("configuration.md", 3, namespace)["config"].public_paths == ("/health",)
+    public = run("configuration.md", 4, namespace)["config"]
     assert public.alb_arns == (env_alb.alb_arn,)
     assert public.public_paths == ("/health", "/static/*")
     namespace.update(app=FastAPI(), ALBAuthMiddleware=ALBAuthMiddleware)
-    run("configuration.md", 4, namespace)
+    run("configuration.md", 5, namespace)
     (middleware,) = namespace["app"].user_middleware
     assert middleware.cls is ALBAuthMiddleware
 
@@ -322,3 +327,56 @@ def test_the_api_reference_covers_every_public_name() -> None:
     assert {name for name in public if name not in named and f"alb_oidc.{name}" not in named} == (
         set()
     )
+
+
+IDP_PAGES = sorted(path.relative_to(DOCS).as_posix() for path in (DOCS / "idps").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", [*IDP_PAGES, "machine-clients.md"])
+def test_every_configuration_on_the_idp_pages_builds(page: str) -> None:
+    """The pages per IdP and for machine clients show configurations users copy: each builds."""
+    built = []
+    for index in range(len(python_blocks(page))):
+        namespace = run(page, index)
+        built += [
+            value
+            for value in namespace.values()
+            if isinstance(value, ALBConfig | alb_oidc.OIDCAccessTokenConfig)
+        ]
+    assert built, f"{page} shows no configuration"
+
+
+def test_the_machine_clients_example_serves_people_and_machines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    okta = "https://acme.okta.com/oauth2/default"
+    alb = FakeALB(alb_arn=EXAMPLE_ARN, client_id="0oa1b2c3d4e5f6g7h8i9", issuer=okta)
+    idp = FakeIdP(
+        issuer=okta,
+        audiences=["api://default"],
+        scopes_claim="scp",
+        scopes_as_list=True,
+        subject_claim="uid",
+    )
+    client = functools.partial(httpx2.AsyncClient, transport=alb.transport(idp))
+    monkeypatch.setattr("alb_oidc.keys.httpx2.AsyncClient", client)
+    blocks = python_blocks("machine-clients.md")
+    index = next(i for i, block in enumerate(blocks) if "def reports" in block)
+    app = run("machine-clients.md", index)["app"]
+    with TestClient(app) as test:
+        person = alb.headers(
+            "alice", access_token=idp.access_token("alice", scopes=["reports:read"])
+        )
+        assert test.get("/reports", headers=person).json() == {
+            "caller": "person",
+            "email": "alice@example.com",
+        }
+        machine = {
+            "authorization": f"Bearer {idp.bearer_token('nightly', scopes=['reports:read'])}"
+        }
+        assert test.get("/reports", headers=machine).json() == {
+            "caller": "service",
+            "client": "nightly",
+        }
+        denied = {"authorization": f"Bearer {idp.bearer_token('nightly')}"}
+        assert test.get("/reports", headers=denied).status_code == 403

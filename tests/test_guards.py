@@ -137,11 +137,25 @@ def test_scopes_appear_in_openapi(client: TestClient) -> None:
     assert scheme["in"] == "header"
     assert scheme["name"] == "x-amzn-oidc-data"
     assert "Application Load Balancer" in scheme["description"]
+    bearer = schema["components"]["securitySchemes"]["Bearer"]
+    assert bearer["type"] == "http"
+    assert bearer["scheme"] == "bearer"
+    assert bearer["bearerFormat"] == "JWT"
     paths = schema["paths"]
-    assert paths["/tasks"]["get"]["security"] == [{"ALB": ["tasks/read"]}]
-    assert paths["/write"]["get"]["security"] == [{"ALB": ["tasks/read", "tasks/write"]}]
-    assert paths["/scoped-user"]["get"]["security"] == [{"ALB": ["tasks/read"]}]
-    assert paths["/me"]["get"]["security"] == [{"ALB": []}]
+    # Two alternatives (OpenAPI ORs the entries of `security`): the ALB's header or a bearer JWT.
+    assert paths["/tasks"]["get"]["security"] == [
+        {"ALB": ["tasks/read"]},
+        {"Bearer": ["tasks/read"]},
+    ]
+    assert paths["/write"]["get"]["security"] == [
+        {"ALB": ["tasks/read", "tasks/write"]},
+        {"Bearer": ["tasks/read", "tasks/write"]},
+    ]
+    assert paths["/scoped-user"]["get"]["security"] == [
+        {"ALB": ["tasks/read"]},
+        {"Bearer": ["tasks/read"]},
+    ]
+    assert paths["/me"]["get"]["security"] == [{"ALB": []}, {"Bearer": []}]
 
 
 def test_same_arguments_give_the_same_dependency() -> None:
@@ -224,14 +238,16 @@ def test_without_cognito_a_scope_guard_says_why_and_warns_once(
     assert first.status_code == second.status_code == 403
     assert first.json()["detail"] == (
         "missing scope: tasks/read (scopes come only from a verified access token, and this app "
-        "verifies none: configure ALBConfig.cognito)"
+        "verifies none: configure ALBConfig.cognito or ALBConfig.access_token)"
     )
-    assert second.json()["detail"].endswith("configure ALBConfig.cognito)")
+    assert second.json()["detail"].endswith(
+        "configure ALBConfig.cognito or ALBConfig.access_token)"
+    )
     warnings = [r for r in caplog.records if r.name == "alb_oidc" and r.levelname == "WARNING"]
     assert [r.getMessage() for r in warnings] == [
-        "require_scopes(tasks/read) can never pass: scopes come only from a verified access "
-        "token, and ALBConfig.cognito is not set (ALB_OIDC_COGNITO_USER_POOL_ID), so every user "
-        "is refused with 403"
+        "require_scopes(tasks/read) can never pass for ALB logins: scopes come only from a "
+        "verified access token, and neither ALBConfig.cognito nor ALBConfig.access_token is set, "
+        "so every user is refused with 403"
     ]
 
 

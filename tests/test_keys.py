@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from alb_oidc import AccessTokenError, KeyUnavailableError
 from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, parse_jwks
@@ -257,7 +257,7 @@ async def test_jwks_is_fetched_once_and_cached_for_its_ttl(alb: FakeALB, clock: 
     endpoint = jwks_ok(alb)
     source = jwks_source(alb, endpoint, clock)
     key = await source.get(alb.pool_kid)
-    assert key.public_numbers() == alb.pool_key.public_key().public_numbers()
+    assert key.key.public_numbers() == alb.pool_key.public_key().public_numbers()
     for _ in range(10):
         await source.get(alb.pool_kid)
     assert endpoint.calls == [alb.jwks_url]
@@ -326,8 +326,10 @@ async def test_concurrent_refreshes_cause_one_fetch(alb: FakeALB, clock: Clock) 
     assert len(endpoint.calls) == 1
 
 
-def test_parse_jwks_keeps_only_rs256_signing_keys(alb: FakeALB) -> None:
+def test_parse_jwks_keeps_only_usable_signing_keys(alb: FakeALB) -> None:
     good = alb.jwks()["keys"][0]
+    ec_key = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key()))
+    off_curve = json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256K1()).public_key()))
     small = FakeALB().jwks()["keys"][0]  # another pool's valid key, relabelled below
     weak = json.loads(
         RSAAlgorithm.to_jwk(
@@ -339,16 +341,25 @@ def test_parse_jwks_keeps_only_rs256_signing_keys(alb: FakeALB) -> None:
             good,
             {**small, "kid": "enc", "use": "enc"},
             {**small, "kid": "ps", "alg": "PS256"},
+            {**small, "kid": "hmac", "alg": "HS256"},
+            {**small, "kid": "none", "alg": "none"},
             {**small, "kid": "private", "d": "AAAA"},
             {**weak, "kid": "weak"},
+            {**ec_key, "kid": "es384", "alg": "ES384"},
+            {**off_curve, "kid": "secp256k1"},
             {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "oct", "kid": "secret", "k": "c2VjcmV0"},
             {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
             {"kty": "RSA", "n": good["n"], "e": good["e"]},
             "not a dict",
         ]
     }
     keys = parse_jwks(json.dumps(document).encode())
-    assert set(keys) == {alb.pool_kid}
+    assert set(keys) == {alb.pool_kid, "ps", "es384"}
+    assert keys["ps"].alg == "PS256"
+    assert keys[alb.pool_kid].alg == "RS256"
+    assert isinstance(keys["es384"].key, ec.EllipticCurvePublicKey)
+    assert keys["es384"].key.curve.name == "secp384r1"
 
 
 @pytest.mark.parametrize("body", [b"[]", b"{}", b'{"keys": 5}', b"not json", b"\xff"])

@@ -72,6 +72,12 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-file", help="keep the emulator's signing key in this PEM file (default: per run)"
     )
+    parser.add_argument(
+        "--provider",
+        choices=["cognito", "okta"],
+        default="cognito",
+        help="shape the built-in IdP's access tokens like Cognito's (default) or Okta's",
+    )
 
 
 def _warn_if_exposed(host: str, *, demo_users: bool) -> None:
@@ -118,6 +124,7 @@ def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
         port=args.port,
         users=load_users(args.users) if args.users else None,
         signer=DevSigner.from_file(args.key_file) if args.key_file else None,
+        provider=args.provider,
         **kwargs,
     )
 
@@ -158,7 +165,14 @@ def _banner(stack: DevStack, title: str) -> list[str]:
                 f"  User        {user.username} / {password}   groups: "
                 f"{' '.join(user.groups) or '-'}; scopes: {' '.join(user.scopes)}"
             )
-        lines.append(f"  Dev IdP     {stack.idp.issuer}")
+        lines.append(
+            f"  Dev IdP     {stack.idp.issuer} (access tokens shaped like {stack.idp.provider}'s)"
+        )
+        for client in stack.idp.clients.values():
+            lines.append(
+                f"  Machine     curl -u {client.client_id}:{client.client_secret} -d "
+                f"grant_type=client_credentials -d scope=tasks/read {stack.idp.issuer}/oauth2/token"
+            )
     lines.append(f"  Signer ARN  {DEV_SIGNER_ARN}")
     return lines
 

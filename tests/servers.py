@@ -82,6 +82,7 @@ def dev_stack(
     users: Sequence[DevUser] | None = None,
     app_factory: Any = None,
     clock_override: Any = None,
+    provider: str = "cognito",
     **settings: Any,
 ) -> Iterator[DevStack]:
     """A started DevStack on free ports: the built-in IdP, the emulator, and `app_factory`'s
@@ -93,6 +94,7 @@ def dev_stack(
             app_factory=app_factory,
             settings=settings,
             users=users,
+            provider=provider,
             **({"clock": clock_override} if clock_override else {}),
         )
         stack.start()

@@ -100,7 +100,8 @@ def test_the_same_guard_serves_humans_and_machines(
     assert client.get("/reports", headers=machine).json() == {"reports": "yes"}
     assert client.get("/reports", headers=human).json() == {"reports": "yes"}
     me = client.get("/me", headers=human).json()
-    assert me["is_bearer"] is False and me["sub"] == "alice"
+    assert me["is_bearer"] is False
+    assert me["sub"] == "alice"
     assert (
         client.get("/ops", headers=bearer(idp.bearer_token("job", groups=["ops"]))).status_code
         == 200
@@ -175,7 +176,8 @@ def test_without_credentials_the_401_names_the_bearer_scheme(client: TestClient)
     assert response.json()["error"] == "missing_token"
     assert response.headers["www-authenticate"] == "Bearer"  # no error code (RFC 6750, 3.1)
     basic = client.get("/me", headers={"authorization": "Basic dXNlcjpwYXNz"})
-    assert basic.status_code == 401 and basic.json()["error"] == "missing_token"
+    assert basic.status_code == 401
+    assert basic.json()["error"] == "missing_token"
 
 
 def test_the_alb_headers_decide_when_both_kinds_are_present(
@@ -213,7 +215,8 @@ def test_an_api_only_alb_needs_no_alb_arns(idp: FakeIdP, clock: Clock, alb: Fake
     config = ALBConfig(alb_arns=[], bearer=idp.config())
     auth = ALBAuthenticator(config, http_client=alb.http_client(idp), clock=clock)
     user = asyncio.run(auth.authenticate(asgi_headers(bearer(idp.bearer_token("job")))))
-    assert user is not None and user.is_bearer
+    assert user is not None
+    assert user.is_bearer
     with pytest.raises(Exception, match="not one of the configured alb_arns"):
         asyncio.run(auth.authenticate(asgi_headers(alb.headers("alice"))))
 
@@ -229,10 +232,12 @@ def test_bearer_tokens_are_cached_apart_from_access_tokens(
     auth = ALBAuthenticator(config, http_client=alb.http_client(idp), clock=clock)
     access = human_idp.access_token("alice", scopes=["admin"])
     user = asyncio.run(auth.authenticate(asgi_headers(alb.headers("alice", access_token=access))))
-    assert user is not None and user.scopes == {"admin"}
+    assert user is not None
+    assert user.scopes == {"admin"}
     with pytest.raises(BearerTokenError, match="`aud` holds none"):
         asyncio.run(auth.authenticate(asgi_headers(bearer(access))))
-    assert len(auth.bearer_tokens) == 0 and len(auth.access_tokens) == 1
+    assert len(auth.bearer_tokens) == 0
+    assert len(auth.access_tokens) == 1
 
 
 def test_a_bearer_token_is_verified_once_while_it_is_valid(
@@ -259,7 +264,9 @@ def test_a_cognito_user_pools_client_credentials_tokens(alb: FakeALB, clock: Clo
     )
     token = alb.access_token("m2m-client", claims={"client_id": "m2m-client"}, scopes=["api/read"])
     user = asyncio.run(auth.verify_bearer_token(token))
-    assert user.is_bearer and user.sub == "m2m-client" and user.scopes == {"api/read"}
+    assert user.is_bearer
+    assert user.sub == "m2m-client"
+    assert user.scopes == {"api/read"}
     other = alb.access_token("x", claims={"client_id": "someone-else"})
     with pytest.raises(BearerTokenError, match="`client_id` is not a configured client id"):
         asyncio.run(auth.verify_bearer_token(other))
@@ -268,9 +275,11 @@ def test_a_cognito_user_pools_client_credentials_tokens(alb: FakeALB, clock: Clo
 def test_a_websocket_may_authenticate_with_a_bearer_token(client: TestClient, idp: FakeIdP) -> None:
     with client.websocket_connect("/ws", headers=bearer(idp.bearer_token("job"))) as websocket:
         assert websocket.receive_json() == {"sub": "job"}
-    with pytest.raises(WebSocketDisconnect) as caught:
-        with client.websocket_connect("/ws", headers=bearer("a.b.c")):
-            pass  # pragma: no cover
+    with (
+        pytest.raises(WebSocketDisconnect) as caught,
+        client.websocket_connect("/ws", headers=bearer("a.b.c")),
+    ):
+        pass  # pragma: no cover
     assert caught.value.code == 1008
 
 

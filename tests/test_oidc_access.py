@@ -69,7 +69,8 @@ def test_an_okta_shaped_access_token_grants_its_scopes_and_groups(
     assert user.groups == {"admins"}
     assert user.access_claims is not None
     assert user.access_claims["sub"] == "alice@login"  # Okta's `sub` is the login
-    assert user.access_token_verified and not user.is_bearer
+    assert user.access_token_verified
+    assert not user.is_bearer
     # Found by discovery, then cached: one discovery document, one JWKS.
     assert okta.requests == [okta.discovery_url, okta.jwks_url]
 
@@ -347,7 +348,8 @@ def test_groups_from_the_userinfo_need_no_access_token(alb: FakeALB, clock: Cloc
     headers = alb.headers("alice", claims={"hd": "example.com"}, access_token="ya29.opaque")
     user = authenticate(auth, headers)
     assert user.groups == {"example.com"}
-    assert user.scopes == frozenset() and user.access_claims is None
+    assert user.scopes == frozenset()
+    assert user.access_claims is None
 
 
 def test_a_userinfo_groups_claim_of_another_type_is_refused(alb: FakeALB, clock: Clock) -> None:

@@ -27,7 +27,7 @@ from ..config import ALBConfig
 from ..errors import AuthError, error_payload
 from ..guards import current_user, optional_user, require_groups, require_scopes
 from ..logout import logout_endpoint
-from ..middleware import ALBAuthMiddleware
+from ..middleware import CONFIG_SCOPE_KEY, ALBAuthMiddleware
 from ..user import ALBUser
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
@@ -122,7 +122,9 @@ def _error_page(status: int, detail: str) -> HTMLResponse:
 
 def _refused(conn: HTTPConnection, exc: AuthError) -> Response:
     """The middleware's refusals: an HTML page for a browser, the usual JSON otherwise."""
-    status, body, headers = error_payload(exc)
+    config = conn.scope.get(CONFIG_SCOPE_KEY)
+    bearer = isinstance(config, ALBConfig) and config.bearer is not None
+    status, body, headers = error_payload(exc, bearer=bearer)
     if not _wants_html(conn):
         return JSONResponse(body, status_code=status, headers=headers)
     page = _error_page(status, body["detail"])
@@ -162,6 +164,7 @@ def create_app(
             "name": user.name,
             "scopes": sorted(user.scopes),
             "groups": sorted(user.groups),
+            "is_bearer": user.is_bearer,
         }
 
     @app.get("/tasks", dependencies=[Security(require_scopes("tasks/read"))])

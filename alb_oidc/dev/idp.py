@@ -6,7 +6,12 @@ Endpoints (Cognito's paths): `/.well-known/openid-configuration`, `/.well-known/
 `post_logout_redirect_uri`; discovery names it `end_session_endpoint`).
 
 Access tokens are Cognito-shaped RS256 JWTs (`token_use`, `client_id`, `scope`,
-`cognito:groups`, `username`), so `CognitoConfig(jwks_url=..., issuer=...)` verifies them.
+`cognito:groups`, `username`), so `CognitoConfig(jwks_url=..., issuer=...)` verifies them; with
+`provider="okta"` they are shaped like an Okta custom authorization server's instead (`aud`,
+`cid`, `scp` as a list, `groups`, the login in `sub` and the user id in `uid`), verified with
+`OIDCAccessTokenConfig` (`DevIdP.access_token_config()`). The token endpoint also grants
+`client_credentials` to a confidential client: a machine client's bearer token, whose `sub` is
+the client id.
 Granted scopes are the requested scopes the user is allowed (`openid` is required). A signed-in
 user has an IdP session cookie: the next authorization request is answered without the form
 until `/logout` ends it. Everything is in memory and per process; keys are generated per run.
@@ -35,15 +40,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..config import OIDCAccessTokenConfig
 from ..errors import ConfigurationError
 from .pages import login_page, message_page
 from .sessions import SealedCookie, cookie_header, expire_header
 from .users import DevUser, verify_password
 
-__all__ = ["DEV_USER_POOL_ID", "DevClient", "DevIdP"]
+__all__ = ["DEV_API_AUDIENCE", "DEV_USER_POOL_ID", "DevClient", "DevIdP"]
 
 #: The user pool id to put in the app's `CognitoConfig` for this IdP (obviously not a real one).
 DEV_USER_POOL_ID = "dev-local-1_AlbOidcDevIdP"
+#: The `aud` of Okta-shaped access tokens (Okta's default custom authorization server's).
+DEV_API_AUDIENCE = "api://default"
 _SESSION_COOKIE = "ALBOIDCDevIdP"
 _MAX_FORM = 16 * 1024
 
@@ -117,7 +125,12 @@ class DevIdP:
         token_lifetime: int = 3600,
         session_lifetime: int = 8 * 3600,
         login_hint: str | None = None,
+        provider: str = "cognito",
     ) -> None:
+        if provider not in ("cognito", "okta"):
+            raise ConfigurationError(f"provider must be 'cognito' or 'okta': {provider!r}")
+        #: Whose access tokens this IdP's are shaped like: "cognito" or "okta".
+        self.provider = provider
         if not issuer.startswith(("http://", "https://")) or issuer.endswith("/"):
             raise ConfigurationError(
                 f"issuer must be an http(s) URL without a trailing /: {issuer!r}"
@@ -166,7 +179,7 @@ class DevIdP:
                 "jwks_uri": self.jwks_url,
                 "end_session_endpoint": f"{self.issuer}/logout",
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code"],
+                "grant_types_supported": ["authorization_code", "client_credentials"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "scopes_supported": sorted({s for u in self.users.values() for s in u.scopes}),
@@ -247,8 +260,13 @@ class DevIdP:
         client = self._authenticate_client(request, form)
         if client is None:
             return _oauth_error("invalid_client", "client authentication failed", 401)
+        if form.get("grant_type") == "client_credentials":
+            return self._client_credentials(client, form)
         if form.get("grant_type") != "authorization_code":
-            return _oauth_error("unsupported_grant_type", "only authorization_code is supported")
+            return _oauth_error(
+                "unsupported_grant_type",
+                "only authorization_code and client_credentials are supported",
+            )
         grant = self._codes.pop(form.get("code", ""), None)
         if (
             grant is None
@@ -267,6 +285,38 @@ class DevIdP:
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
+    def _client_credentials(self, client: DevClient, form: dict[str, str]) -> Response:
+        """A machine client's token: what it asks for in `scope`, for itself (`sub`)."""
+        now = int(self.clock())
+        scopes = form.get("scope", "").split()
+        claims: dict[str, Any] = {"sub": client.client_id, "iss": self.issuer, "iat": now}
+        claims.update(exp=now + self.token_lifetime, jti=str(uuid.uuid4()))
+        if self.provider == "okta":
+            claims.update(aud=DEV_API_AUDIENCE, cid=client.client_id, scp=scopes)
+        else:
+            claims.update(
+                {"client_id": client.client_id, "token_use": "access", "scope": " ".join(scopes)}
+            )
+        return JSONResponse(
+            {
+                "access_token": self._sign(claims),
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "scope": " ".join(scopes),
+            },
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    def access_token_config(self) -> OIDCAccessTokenConfig:
+        """The `OIDCAccessTokenConfig` for this IdP's Okta-shaped access tokens (discovered)."""
+        return OIDCAccessTokenConfig(
+            issuer=self.issuer,
+            audiences=[DEV_API_AUDIENCE],
+            scopes_claim="scp",
+            groups_claim="groups",
+            subject_claim="uid",
+        )
+
     async def _userinfo(self, request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         user = None
@@ -277,12 +327,18 @@ class DevIdP:
                     self.key.public_key(),
                     algorithms=["RS256"],
                     issuer=self.issuer,
-                    options={"require": ["exp", "sub"], "verify_iat": False},
+                    options={
+                        "require": ["exp", "sub"],
+                        "verify_iat": False,
+                        "verify_aud": False,
+                    },
                 )
             except jwt.PyJWTError:
                 claims = {}
             if claims.get("token_use") == "access":
                 user = self._by_sub.get(claims["sub"])
+            elif "uid" in claims and claims.get("aud") == DEV_API_AUDIENCE:
+                user = self._by_sub.get(claims["uid"])
         if user is None:
             return Response(
                 status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -343,6 +399,23 @@ class DevIdP:
 
     def _access_token(self, user: DevUser, grant: _Grant) -> str:
         now = int(self.clock())
+        if self.provider == "okta":
+            okta: dict[str, Any] = {
+                "ver": 1,
+                "jti": str(uuid.uuid4()),
+                "iss": self.issuer,
+                "aud": DEV_API_AUDIENCE,
+                "iat": now,
+                "exp": now + self.token_lifetime,
+                "cid": grant.client_id,
+                "uid": user.sub,
+                "scp": list(grant.scopes),
+                "auth_time": grant.auth_time,
+                "sub": user.email or user.username,  # Okta: the login, not the user id
+            }
+            if user.groups:
+                okta["groups"] = list(user.groups)
+            return self._sign(okta)
         claims: dict[str, Any] = {
             "sub": user.sub,
             "iss": self.issuer,

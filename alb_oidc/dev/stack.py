@@ -41,6 +41,9 @@ class DevStack:
     across restarts.
     `app_factory`, when given, receives an `ALBConfig` trusting this emulator (with the IdP's
     JWKS as Cognito pool, a logout URL and `/bye` outside the rule) and is served on a free port.
+    With `provider="okta"` the built-in IdP's access tokens are shaped like Okta's, and the
+    app verifies them with `access_token=OIDCAccessTokenConfig(...)` instead (keys discovered).
+    Either way the app also accepts the IdP's client-credentials tokens as bearer tokens.
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +56,7 @@ class DevStack:
     public_paths: Sequence[str] = ("/health", "/bye")
     clock: Callable[[], float] = time.time
     idp_port: int = 0
+    provider: str = "cognito"
 
     def __post_init__(self) -> None:
         if (self.upstream is None) == (self.app_factory is None):
@@ -85,7 +89,14 @@ class DevStack:
             if self.demo_users:
                 known = ", ".join(f"{name} / {word}" for name, word in DEMO_PASSWORDS.items())
                 hint = f"Demo users (username / password): {known}."
-            self.idp = DevIdP(issuer, self.users, [client], clock=self.clock, login_hint=hint)
+            self.idp = DevIdP(
+                issuer,
+                self.users,
+                [client],
+                clock=self.clock,
+                login_hint=hint,
+                provider=self.provider,
+            )
             scopes = {scope for user in self.users for scope in user.scopes}
             settings.update(
                 issuer=issuer,
@@ -119,12 +130,15 @@ class DevStack:
             extra["optional"] = True
         if self.idp is not None:
             client_id = self.emulator.settings.client_id
-            extra["cognito"] = CognitoConfig(
-                user_pool_id=DEV_USER_POOL_ID,
-                client_ids=[client_id],
-                issuer=self.idp.issuer,
-                jwks_url=self.idp.jwks_url,
-            )
+            if self.idp.provider == "okta":
+                extra["access_token"] = extra["bearer"] = self.idp.access_token_config()
+            else:
+                extra["cognito"] = extra["bearer"] = CognitoConfig(
+                    user_pool_id=DEV_USER_POOL_ID,
+                    client_ids=[client_id],
+                    issuer=self.idp.issuer,
+                    jwks_url=self.idp.jwks_url,
+                )
             extra["logout_url"] = cognito_logout_url(self.idp.issuer, client_id, f"{self.url}/bye")
         return self.emulator.app_config(self.url, **extra)
 

@@ -18,7 +18,7 @@ import httpx2
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from .cache import ResultCache
-from .config import ALBConfig, CognitoConfig
+from .config import ALBConfig, CognitoConfig, OIDCAccessTokenConfig
 from .errors import (
     AccessTokenError,
     AuthError,
@@ -174,7 +174,7 @@ class _TokenVerifier:
         the subject binding), cache the result, and return it."""
         policy = self.policy
         token = _parse_header(raw, self._parse, AccessTokenError)
-        jwk = self.jwks.held(token.kid) or await self.jwks.get(token.kid)
+        jwk = self.jwks.held(token.kid) or await self.jwks.get(token.kid, label=policy.label)
         claims = verify_jwt(token, jwk.key, policy, now=now, leeway=self._leeway, key_alg=jwk.alg)
         if self._bearer:
             subject = claims.get("sub")
@@ -219,29 +219,29 @@ class ALBAuthenticator:
         self._clock = clock or time.time
         self._fetcher = HTTPFetcher(http_client, timeout=config.key_fetch_timeout)
         self.alb_keys = ALBKeySource(config, self._fetcher, self._clock)
-        self._access: _TokenVerifier | None = None
-        if config.cognito is not None:
-            jwks: JWKSSource = CognitoJWKS(config.cognito, self._fetcher, self._clock)
-            self._access = _TokenVerifier(AccessPolicy.cognito(config.cognito), jwks, config)
-        elif config.access_token is not None:
-            jwks = idp_jwks(config.access_token, self._fetcher, self._clock)
-            self._access = _TokenVerifier(AccessPolicy.of(config.access_token), jwks, config)
-        self._bearer: _TokenVerifier | None = None
-        bearer = config.bearer
-        if isinstance(bearer, CognitoConfig):  # a user pool's client-credentials tokens
-            self._bearer = _TokenVerifier(
-                AccessPolicy.cognito(bearer, label="bearer token"),
-                CognitoJWKS(bearer, self._fetcher, self._clock, label="bearer token"),
-                config,
-                bearer=True,
-            )
-        elif bearer is not None:
-            self._bearer = _TokenVerifier(
-                AccessPolicy.of(bearer, label="bearer token"),
-                idp_jwks(bearer, self._fetcher, self._clock, label="bearer token"),
-                config,
-                bearer=True,
-            )
+        # One JWKS source per key location: an IdP whose tokens serve as both access and bearer
+        # tokens is fetched (and refreshed) once for both.
+        sources: dict[tuple[object, ...], JWKSSource] = {}
+
+        def verifier(idp: OIDCAccessTokenConfig | CognitoConfig, label: str) -> _TokenVerifier:
+            if isinstance(idp, CognitoConfig):
+                policy = AccessPolicy.cognito(idp, label=label)
+                where: tuple[object, ...] = (idp.jwks_url, None, idp.jwks_ttl, idp.refresh_cooldown)
+            else:
+                policy = AccessPolicy.of(idp, label=label)
+                where = (idp.jwks_url, idp.issuer, idp.jwks_ttl, idp.refresh_cooldown)
+            jwks = sources.get(where)
+            if jwks is None:
+                if isinstance(idp, CognitoConfig):
+                    jwks = CognitoJWKS(idp, self._fetcher, self._clock)
+                else:
+                    jwks = idp_jwks(idp, self._fetcher, self._clock)
+                sources[where] = jwks
+            return _TokenVerifier(policy, jwks, config, bearer=label == "bearer token")
+
+        access = config.cognito or config.access_token
+        self._access = None if access is None else verifier(access, "access token")
+        self._bearer = None if config.bearer is None else verifier(config.bearer, "bearer token")
         #: The access token's JWKS source (Cognito's or the IdP's), or None.
         self.jwks = None if self._access is None else self._access.jwks
         #: The bearer tokens' JWKS source, or None.

@@ -437,7 +437,6 @@ class JWKSSource:
         clock: Callable[[], float],
         owner: str = "the issuer",
         issuer: str | None = None,
-        label: str = "access token",
     ) -> None:
         if url is None and issuer is None:
             raise ValueError("JWKSSource needs a url or an issuer to discover it from")
@@ -449,7 +448,6 @@ class JWKSSource:
         self._fetcher = fetcher
         self._clock = clock
         self._owner = owner
-        self._label = label
         self._keys: dict[str, PublicJWK] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last attempt, successful or not
@@ -470,9 +468,9 @@ class JWKSSource:
             return key
         return None
 
-    async def get(self, kid: str) -> PublicJWK:
-        """The key for `kid`: `AccessTokenError` if the document has none, 503 if it cannot be
-        fetched and was never fetched."""
+    async def get(self, kid: str, *, label: str = "access token") -> PublicJWK:
+        """The key for `kid`: `AccessTokenError` (its message naming the token by `label`) if
+        the document has none, 503 if it cannot be fetched and was never fetched."""
         now = self._clock()
         key = self._keys.get(kid)
         if key is not None and not self._stale(now):
@@ -491,7 +489,7 @@ class JWKSSource:
                 kid=kid,
                 reason="jwks_fetch_failed",
             )
-        raise AccessTokenError(f"{self._label} `kid` is not in {self._owner}'s JWKS")
+        raise AccessTokenError(f"{label} `kid` is not in {self._owner}'s JWKS")
 
     async def refresh(self) -> None:
         """Fetch the JWKS now (after the discovery document, if its URL is not known yet), or
@@ -565,8 +563,6 @@ class CognitoJWKS(JWKSSource):
         cognito: CognitoConfig,
         fetcher: HTTPFetcher,
         clock: Callable[[], float],
-        *,
-        label: str = "access token",
     ) -> None:
         super().__init__(
             cognito.jwks_url or "",
@@ -575,16 +571,11 @@ class CognitoJWKS(JWKSSource):
             fetcher=fetcher,
             clock=clock,
             owner="the user pool",
-            label=label,
         )
 
 
 def idp_jwks(
-    config: OIDCAccessTokenConfig,
-    fetcher: HTTPFetcher,
-    clock: Callable[[], float],
-    *,
-    label: str = "access token",
+    config: OIDCAccessTokenConfig, fetcher: HTTPFetcher, clock: Callable[[], float]
 ) -> JWKSSource:
     """The JWKS source of an `OIDCAccessTokenConfig`: its `jwks_url`, or discovered."""
     return JWKSSource(
@@ -595,5 +586,4 @@ def idp_jwks(
         clock=clock,
         owner="the IdP",
         issuer=config.issuer,
-        label=label,
     )

@@ -19,7 +19,7 @@ import jwt
 import uvicorn
 
 from . import coldstart, http, micro, node
-from .fixtures import TokenSet
+from .fixtures import TokenSet, okta_idp
 from .report import Result, write_chart, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,19 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one step per 
     users = TokenSet(USERS)
     data_only = TokenSet(USERS, with_access=False)
     sessions = TokenSet(requests)
+    oidc_users = TokenSet(USERS, idp=okta_idp())
+    oidc_sessions = TokenSet(requests, idp=okta_idp())
     result.token_bytes = {"data": len(users.data[0]), "access": len(users.access[0])}
 
     _say("timing the per-request cost in process ...")
-    contenders = micro.contenders(users, data_only, sessions, requests=requests)
+    contenders = micro.contenders(
+        users,
+        data_only,
+        sessions,
+        requests=requests,
+        oidc_users=oidc_users,
+        oidc_sessions=oidc_sessions,
+    )
     micro.interleave(contenders, batch=50, rounds=rounds)
     for contender in contenders:
         result.add(contender.name, contender.us, contender.note, contender.group)

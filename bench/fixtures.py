@@ -26,7 +26,19 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import ECAlgorithm
 
 from alb_oidc import ALBConfig
-from alb_oidc.testing import FakeALB
+from alb_oidc.testing import FakeALB, FakeIdP
+
+
+def okta_idp() -> FakeIdP:
+    """An Okta-shaped IdP: RS256, `scp` a list, `groups`, the user id in `uid`."""
+    return FakeIdP(
+        issuer="https://acme.okta.example/oauth2/default",
+        scopes_claim="scp",
+        scopes_as_list=True,
+        groups_claim="groups",
+        subject_claim="uid",
+        token_lifetime=LIFETIME,
+    )
 
 
 def userinfo(index: int) -> dict[str, Any]:
@@ -55,11 +67,15 @@ class TokenSet:
 
     count: int
     with_access: bool = True
+    #: Another IdP's access tokens (Okta-shaped, `access_token=`) instead of Cognito's, and a
+    #: machine client's bearer token per user (`bearer=`).
+    idp: FakeIdP | None = None
     alb: FakeALB = field(init=False)
     data: list[bytes] = field(init=False, default_factory=list)
     standard: list[str] = field(init=False, default_factory=list)
     access: list[bytes] = field(init=False, default_factory=list)
     subs: list[str] = field(init=False, default_factory=list)
+    bearer: list[bytes] = field(init=False, default_factory=list)
     streamed: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -78,7 +94,13 @@ class TokenSet:
         self.standard.append(self.alb.data_token(sub, claims=claims, padded=False))
         if self.with_access:
             scopes = ("openid", "email", "profile", "tasks/read", "tasks/write")
-            token = self.alb.access_token(sub, scopes=scopes, groups=("admins", "staff"))
+            if self.idp is None:
+                token = self.alb.access_token(sub, scopes=scopes, groups=("admins", "staff"))
+            else:
+                token = self.idp.access_token(sub, scopes=scopes, groups=("admins", "staff"))
+                client = f"client-{index:06d}"
+                machine = self.idp.bearer_token(client, scopes=("tasks/read", "tasks/write"))
+                self.bearer.append(machine.encode("ascii"))
             self.access.append(token.encode("ascii"))
 
     def stream(self, count: int) -> Iterator[tuple[int, bytes]]:
@@ -98,8 +120,29 @@ class TokenSet:
             yield user, self.alb.data_token(claims["sub"], claims=claims, exp=exp).encode("ascii")
 
     def config(self, **overrides: Any) -> ALBConfig:
-        """The config that trusts these tokens (Cognito included when access tokens exist)."""
+        """The config that trusts these tokens (Cognito included when access tokens exist, or
+        the IdP's access and bearer tokens)."""
+        if self.idp is not None:
+            overrides.setdefault("access_token", self.idp.config())
+            overrides.setdefault("bearer", self.idp.config())
+            return self.alb.config(**overrides)
         return self.alb.config(cognito=self.with_access, **overrides)
+
+    def transport(self) -> Any:
+        """The transport that serves the ALB key (and the user pool's or the IdP's keys)."""
+        return self.alb.transport() if self.idp is None else self.alb.transport(self.idp)
+
+    def bearer_headers(self, index: int) -> list[tuple[bytes, bytes]]:
+        """A machine client's request: its bearer token and no ALB header."""
+        headers = [
+            (b"host", b"api.example.com"),
+            (b"user-agent", b"python-httpx/0.28 bench"),
+            (b"accept", b"*/*"),
+            (b"x-forwarded-for", b"203.0.113.8"),
+            (b"x-amzn-trace-id", b"Root=1-67891233-abcdef012345678912345679"),
+            (b"authorization", b"Bearer " + self.bearer[index]),
+        ]
+        return [(bytes(bytearray(name)), bytes(bytearray(value))) for name, value in headers]
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:

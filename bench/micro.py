@@ -124,7 +124,7 @@ async def _refused(message: Message) -> None:
 def middleware(tokens: TokenSet, warm: Iterable[int]) -> Callable[[Scope], object]:
     """`ALBAuthMiddleware` around an app that does nothing, with the ALB key (and the JWKS)
     fetched by serving one request of each user in `warm`; returns the call for one scope."""
-    client = httpx2.AsyncClient(transport=tokens.alb.transport())
+    client = httpx2.AsyncClient(transport=tokens.transport())
     protected = ALBAuthMiddleware(_app, tokens.config(), http_client=client)
 
     async def warm_up() -> None:
@@ -145,13 +145,21 @@ def _verify_data_token(tokens: TokenSet) -> Callable[[bytes], object]:
 
 
 def contenders(
-    users: TokenSet, data_only: TokenSet, sessions: TokenSet, *, requests: int
+    users: TokenSet,
+    data_only: TokenSet,
+    sessions: TokenSet,
+    *,
+    requests: int,
+    oidc_users: TokenSet | None = None,
+    oidc_sessions: TokenSet | None = None,
 ) -> list[Contender]:
     """The in-process rows, `requests` items each, in the order of the table.
 
     `users` are signed-in users with Cognito access tokens, `data_only` users whose IdP's access
     token is opaque (nothing to verify), and `sessions` holds at least `requests` new sessions
-    (one user and one access token each).
+    (one user and one access token each). `oidc_users` and `oidc_sessions`, when given, are the
+    same with an Okta-shaped IdP's access tokens (`access_token=`), and machine clients' bearer
+    tokens.
     """
     if sessions.count < requests:
         raise ValueError("every new session must be used once: too few sessions")
@@ -225,5 +233,40 @@ def contenders(
             [standard[index % len(standard)] for index in range(requests)],
             lambda token: jwt.decode(token, data_only.public_key, algorithms=["ES256"]),
             "the same claims as a standard (unpadded) JWT; no signer/client check, no cache",
+        ),
+        *(_oidc(oidc_users, oidc_sessions, requests) if oidc_users and oidc_sessions else []),
+    ]
+
+
+def _oidc(users: TokenSet, sessions: TokenSet, requests: int) -> list[Contender]:
+    """The rows of another IdP (Okta-shaped access tokens) and of machine clients."""
+    if sessions.count < requests:
+        raise ValueError("every new session must be used once: too few sessions")
+    stream = list(users.stream(requests))
+    steady = middleware(users, range(users.count + 1))
+    for index in range(users.count):  # every machine client's token seen once (one JWKS)
+        steady(_scope(users.bearer_headers(index)))
+    bearer_headers = [users.bearer_headers(index % users.count) for index in range(requests)]
+    return [
+        Contender(
+            report.OIDC_STEADY,
+            "production",
+            [_scope(users.headers(user, data)) for user, data in stream],
+            steady,
+            "the same with an Okta-shaped access token (access_token=OIDCAccessTokenConfig)",
+        ),
+        Contender(
+            report.BEARER_KNOWN,
+            "production",
+            [_scope(headers) for headers in bearer_headers],
+            steady,
+            f"{users.count} machine clients, each with its bearer token (bearer=)",
+        ),
+        Contender(
+            report.OIDC_NEW_SESSION,
+            "new session",
+            [_scope(sessions.headers(index)) for index in range(requests)],
+            middleware(sessions, [sessions.count]),
+            "a session's first request with an Okta-shaped access token",
         ),
     ]

@@ -293,3 +293,18 @@ def test_a_bearer_users_repr_and_claims(alb: FakeALB, idp: FakeIdP, clock: Clock
     assert repr(user).endswith("is_bearer=True)")
     with pytest.raises(TypeError, match="bearer is not set"):
         asyncio.run(ALBAuthenticator(alb.config()).verify_bearer_token("x"))
+
+
+def test_one_idp_for_access_and_bearer_tokens_is_fetched_once(
+    alb: FakeALB, idp: FakeIdP, clock: Clock
+) -> None:
+    config = alb.config(access_token=idp.config(), bearer=idp.config())
+    auth = ALBAuthenticator(config, http_client=alb.http_client(idp), clock=clock)
+    assert auth.jwks is auth.bearer_jwks
+    login = alb.headers("alice", access_token=idp.access_token("alice"))
+    asyncio.run(auth.authenticate(asgi_headers(login)))
+    asyncio.run(auth.authenticate(asgi_headers(bearer(idp.bearer_token("job")))))
+    assert idp.requests == [idp.discovery_url, idp.jwks_url]
+    unknown = idp.bearer_token("job", header={"kid": "not-there"})
+    with pytest.raises(BearerTokenError, match="bearer token `kid` is not in the IdP's JWKS"):
+        asyncio.run(auth.authenticate(asgi_headers(bearer(unknown))))

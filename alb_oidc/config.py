@@ -477,11 +477,13 @@ class ALBConfig:
                     f"{_ENV_PREFIX}COGNITO_USER_POOL_ID is not (the Cognito settings need the "
                     "user pool id)"
                 )
+        for prefix, field_name in (("ACCESS_TOKEN_", "access_token"), ("BEARER_", "bearer")):
+            kwargs[field_name] = _oidc_from_env(env, prefix)
         kwargs = {name: value for name, value in kwargs.items() if value is not None}
         kwargs.update(overrides)
         for name in overrides:
             sources.pop(name, None)
-        if not kwargs.get("alb_arns"):
+        if not kwargs.get("alb_arns") and kwargs.get("bearer") is None:
             raise ConfigurationError(f"{_ENV_PREFIX}ALB_ARNS is not set (comma-separated ALB ARNs)")
         with _naming_the_variable(sources):
             return cls(**kwargs)
@@ -503,6 +505,7 @@ _ENV_FIELDS: dict[str, tuple[str, str]] = {
     "KEY_FETCH_TIMEOUT": ("key_fetch_timeout", "float"),
     "ACCESS_TOKEN_CACHE_SIZE": ("access_token_cache_size", "int"),
     "ACCESS_TOKEN_CACHE_TTL": ("access_token_cache_ttl", "float"),
+    "GROUPS_CLAIM": ("groups_claim", "text"),
 }
 #: `ALB_OIDC_` + name -> (CognitoConfig field, how the value is read).
 _COGNITO_FIELDS: dict[str, tuple[str, str]] = {
@@ -511,7 +514,46 @@ _COGNITO_FIELDS: dict[str, tuple[str, str]] = {
     "COGNITO_JWKS_URL": ("jwks_url", "text"),
     "COGNITO_ISSUER": ("issuer", "text"),
 }
+#: `ALB_OIDC_ACCESS_TOKEN_` or `ALB_OIDC_BEARER_` + name -> (OIDCAccessTokenConfig field, kind).
+_OIDC_FIELDS: dict[str, tuple[str, str]] = {
+    "ISSUER": ("issuer", "text"),
+    "AUDIENCES": ("audiences", "list"),
+    "JWKS_URL": ("jwks_url", "text"),
+    "ALGORITHMS": ("algorithms", "list"),
+    "SCOPES_CLAIM": ("scopes_claim", "claim"),
+    "GROUPS_CLAIM": ("groups_claim", "claim"),
+    "SUBJECT_CLAIM": ("subject_claim", "claim"),
+}
+_OIDC_PREFIXES = ("ACCESS_TOKEN_", "BEARER_")
 _ENV_NAME = re.compile(r"ALB_OIDC_[A-Z0-9_]+")
+
+
+def _oidc_from_env(env: Mapping[str, str], prefix: str) -> OIDCAccessTokenConfig | None:
+    """The `OIDCAccessTokenConfig` that `ALB_OIDC_{prefix}*` describe, or None if none is set.
+
+    A claim variable set to `none` turns that claim off (`subject_claim=None`, ...).
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, (field_name, kind) in _OIDC_FIELDS.items():
+        value = _env_value(env, prefix + name, "text" if kind == "claim" else kind)
+        if value is None or value == ():
+            continue
+        if kind == "claim" and value.lower() == "none":
+            value = None
+        values[field_name] = value
+        sources[field_name] = prefix + name
+    if not values:
+        return None
+    for required in ("issuer", "audiences"):
+        if required not in values:
+            raise ConfigurationError(
+                f"{', '.join(_ENV_PREFIX + name for name in sources.values())} "
+                f"{'is' if len(sources) == 1 else 'are'} set but {_ENV_PREFIX}{prefix}"
+                f"{required.upper()} is not"
+            )
+    with _naming_the_variable(sources):
+        return OIDCAccessTokenConfig(**values)
 
 
 def _env_value(env: Mapping[str, str], name: str, kind: str) -> Any:
@@ -557,6 +599,7 @@ def known_environment_variables() -> frozenset[str]:
     from . import cli, logout_service  # noqa: PLC0415 - both import this module
 
     names = {_ENV_PREFIX + name for name in (*_ENV_FIELDS, *_COGNITO_FIELDS)}
+    names.update(_ENV_PREFIX + prefix + name for prefix in _OIDC_PREFIXES for name in _OIDC_FIELDS)
     for module in (cli, logout_service):
         names.update(
             value

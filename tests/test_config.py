@@ -426,3 +426,70 @@ def test_from_env_errors_say_which_variable_holds_the_bad_value(
 def test_from_env_errors_do_not_blame_a_variable_for_an_override() -> None:
     with pytest.raises(ConfigurationError, match=r"^leeway must be a number"):
         ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_LEEWAY": "5"}, leeway=-1)
+
+
+def test_from_env_builds_an_idps_access_token_and_bearer_configs() -> None:
+    env = {
+        "ALB_OIDC_ALB_ARNS": ARN,
+        "ALB_OIDC_ACCESS_TOKEN_ISSUER": "https://acme.okta.com/oauth2/default",
+        "ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "api://default",
+        "ALB_OIDC_ACCESS_TOKEN_SCOPES_CLAIM": "scp",
+        "ALB_OIDC_ACCESS_TOKEN_SUBJECT_CLAIM": "uid",
+        "ALB_OIDC_BEARER_ISSUER": "https://acme.okta.com/oauth2/default",
+        "ALB_OIDC_BEARER_AUDIENCES": "api://default",
+        "ALB_OIDC_BEARER_SCOPES_CLAIM": "None",
+    }
+    config = ALBConfig.from_env(env)
+    assert config.access_token is not None
+    assert config.access_token.subject_claim == "uid"
+    assert config.bearer is not None
+    assert config.bearer.scopes_claim is None  # "none", in any case, turns a claim off
+
+
+def test_from_env_bearer_alone_needs_no_alb_arns() -> None:
+    env = {"ALB_OIDC_BEARER_ISSUER": "https://idp.example.com", "ALB_OIDC_BEARER_AUDIENCES": "a"}
+    assert ALBConfig.from_env(env).alb_arns == ()
+    with pytest.raises(ConfigurationError, match="ALB_OIDC_ALB_ARNS is not set"):
+        ALBConfig.from_env({})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "api://default"},
+            "ALB_OIDC_ACCESS_TOKEN_AUDIENCES is set but ALB_OIDC_ACCESS_TOKEN_ISSUER is not",
+        ),
+        (
+            {"ALB_OIDC_BEARER_ISSUER": "https://idp.example.com"},
+            "ALB_OIDC_BEARER_ISSUER is set but ALB_OIDC_BEARER_AUDIENCES is not",
+        ),
+        (
+            {
+                "ALB_OIDC_ACCESS_TOKEN_ISSUER": "https://idp.example.com",
+                "ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "a",
+                "ALB_OIDC_ACCESS_TOKEN_ALGORITHMS": "HS256",
+            },
+            r"ALB_OIDC_ACCESS_TOKEN_ALGORITHMS: algorithms\[0\] is not an asymmetric",
+        ),
+        (
+            {
+                "ALB_OIDC_ACCESS_TOKEN_ISSUER": "http://idp.example.com",
+                "ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "a",
+            },
+            "ALB_OIDC_ACCESS_TOKEN_ISSUER: issuer .* must use https",
+        ),
+    ],
+)
+def test_from_env_names_the_variable_of_a_bad_idp_setting(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, **env})
+
+
+def test_the_idp_variables_are_known_names() -> None:
+    known = known_environment_variables()
+    assert "ALB_OIDC_BEARER_SUBJECT_CLAIM" in known
+    assert "ALB_OIDC_ACCESS_TOKEN_GROUPS_CLAIM" in known
+    assert "ALB_OIDC_GROUPS_CLAIM" in known

@@ -179,7 +179,27 @@ ENV_SAMPLES: dict[str, tuple[str, object]] = {
     "cognito.client_ids": ("pool-client", ("pool-client",)),
     "cognito.jwks_url": ("https://keys.example.com/jwks", "https://keys.example.com/jwks"),
     "cognito.issuer": ("https://idp.example.com", "https://idp.example.com"),
+    "groups_claim": ("realm_access.roles", "realm_access.roles"),
+    **{
+        f"{owner}.{field}": sample
+        for owner in ("access_token", "bearer")
+        for field, sample in {
+            "issuer": (
+                "https://sso.example.com/realms/acme",
+                "https://sso.example.com/realms/acme",
+            ),
+            "audiences": ("api://one, api://two", ("api://one", "api://two")),
+            "jwks_url": ("https://keys.example.com/jwks", "https://keys.example.com/jwks"),
+            "algorithms": ("RS256,ES256", ("RS256", "ES256")),
+            "scopes_claim": ("scp", "scp"),
+            "groups_claim": ("realm_access.roles", "realm_access.roles"),
+            "subject_claim": ("none", None),
+        }.items()
+        if (owner, field) != ("bearer", "subject_claim")
+    },
 }
+#: What an OIDCAccessTokenConfig needs besides the variable under test.
+OIDC_BASE = {"ISSUER": "https://idp.example.com", "AUDIENCES": "api://default"}
 
 
 def test_each_environment_variable_sets_the_field_the_table_names() -> None:
@@ -194,9 +214,15 @@ def test_each_environment_variable_sets_the_field_the_table_names() -> None:
     }
     for variable, field in rows:
         value, expected = ENV_SAMPLES[field]
-        config = ALBConfig.from_env({**base, variable: value})
-        owner = config.cognito if field.startswith("cognito.") else config
-        assert getattr(owner, field.removeprefix("cognito.")) == expected, variable
+        owner_name, _, name = field.rpartition(".")
+        env = {**base}
+        if owner_name in ("access_token", "bearer"):
+            del env["ALB_OIDC_COGNITO_USER_POOL_ID"]  # not both cognito and access_token
+            prefix = f"ALB_OIDC_{owner_name.upper()}_"
+            env.update({prefix + key: sample for key, sample in OIDC_BASE.items()})
+        config = ALBConfig.from_env({**env, variable: value})
+        owner = getattr(config, owner_name) if owner_name else config
+        assert getattr(owner, name) == expected, variable
     assert ALBConfig.from_env(base).cognito.client_ids == ("base-client",)
 
 

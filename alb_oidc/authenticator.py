@@ -44,7 +44,7 @@ from .tokens import (
     verify_data_signature,
     verify_jwt,
 )
-from .user import NO_GRANTS, ALBUser, Grants, freeze_claims
+from .user import NO_GRANTS, ALBUser, ClaimsTooDeepError, Grants, freeze_claims
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -66,6 +66,7 @@ _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
 _WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
 _WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
 _BEARER = b"bearer"
+_DUPLICATED = b"duplicated"  # compared by identity: no header value is this very object
 T = TypeVar("T")
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
 
@@ -101,6 +102,9 @@ def _find_headers(
             if index is None:
                 continue
         if found[index] is not None:
+            if index == 3:  # Authorization: refused only if a bearer token is what decides
+                found[3] = _DUPLICATED
+                continue
             raise HeaderError("authentication header is duplicated")
         found[index] = value
     return found
@@ -139,6 +143,14 @@ def _ascii(raw: bytes) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise AccessTokenError("access token is not ASCII") from None
+
+
+def _frozen_userinfo(token: DataToken) -> Any:
+    """The data token's claims, deeply read-only; `MalformedTokenError` if nested too deeply."""
+    try:
+        return freeze_claims(token.claims, owned=True)
+    except ClaimsTooDeepError as exc:
+        raise MalformedTokenError(f"token payload is malformed ({exc})") from None
 
 
 class _VerifiedAccess(NamedTuple):
@@ -187,12 +199,15 @@ class _TokenVerifier:
                     f"{policy.label} `{policy.subject_claim}` differs from the verified user"
                 )
         label = policy.label
-        grants = Grants.of(
-            claims,
-            scopes=names_at(claims, policy.scopes_claim, label=label),
-            groups=names_at(claims, policy.groups_claim, label=label),
-            bearer=self._bearer,
-        )
+        try:
+            grants = Grants.of(
+                claims,
+                scopes=names_at(claims, policy.scopes_claim, label=label),
+                groups=names_at(claims, policy.groups_claim, label=label),
+                bearer=self._bearer,
+            )
+        except ClaimsTooDeepError as exc:
+            raise AccessTokenError(f"{label} claims are malformed ({exc})") from None
         verified = _VerifiedAccess(grants, subject)
         self.cache.put(raw, verified, now=now, valid_until=float(claims["exp"]) + self._leeway)
         return verified
@@ -277,6 +292,8 @@ class ALBAuthenticator:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
             if authorization is None:
                 return None
+            if authorization is _DUPLICATED:
+                raise HeaderError("authentication header is duplicated")
             return await self._bearer_user(authorization)
         now = self._clock()
         token = _parse_header(data, parse_data_token, MalformedTokenError)
@@ -297,7 +314,7 @@ class ALBAuthenticator:
             raise IdentityMismatchError(
                 f"access token `{verifier.policy.subject_claim}` differs from the verified user"
             )
-        claims = freeze_claims(token.claims, owned=True)
+        claims = _frozen_userinfo(token)
         grants = verified.grants
         if self._groups_claim is not None:
             grants = self._with_userinfo_groups(grants, claims)
@@ -382,7 +399,7 @@ class ALBAuthenticator:
         if raw is not None:
             check_header_values(raw)  # ignored or not, a garbled header is refused (rule 4)
         if raw is None or not self.config.insecure_decode_unverified_access_token:
-            claims = freeze_claims(token.claims, owned=True)
+            claims = _frozen_userinfo(token)
             grants = NO_GRANTS
             if self._groups_claim is not None:
                 grants = self._with_userinfo_groups(grants, claims)

@@ -71,8 +71,14 @@ def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
 
     `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
     """
-    parts = urlsplit(url)
     quoted = url if shown is None else shown
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{name} is not a URL: {quoted!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here, not on first use
+    except ValueError:
+        raise ConfigurationError(f"{name} is not a URL: {quoted!r}") from None
     if not parts.hostname:
         raise ConfigurationError(f"{name} is not an absolute URL: {quoted!r}")
     if parts.scheme == "https":
@@ -90,8 +96,10 @@ def _check_issuer(name: str, issuer: str) -> None:
     Only for Cognito's host: other IdPs' issuers may end with `/` (Auth0's do), and the ALB
     passes on whatever the IdP's issuer is, so a trailing slash there is compared as written.
     """
-    parts = urlsplit(issuer)
-    host = parts.hostname or ""
+    try:
+        host = urlsplit(issuer).hostname or ""
+    except ValueError:
+        raise ConfigurationError(f"{name} is not a URL: {issuer!r}") from None
     if issuer.endswith("/") and host.startswith("cognito-idp.") and host.endswith(".amazonaws.com"):
         raise ConfigurationError(
             f"{name} ends with '/', but Cognito's issuer never does (tokens carry "
@@ -104,6 +112,8 @@ def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, Iterable):
+        raise ConfigurationError(f"{name} must be a list of strings: {value!r}")
     items = tuple(value)
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item:
@@ -218,6 +228,9 @@ class OIDCAccessTokenConfig:
     - `subject_claim`: for `access_token`, the claim that must equal the verified data token's
       `sub` (None turns the binding off; docs/security.md says what that risks). A bearer
       token's user is its `sub`, and this field is not used.
+    - `client_ids`: when given, the token's client (its `azp`, `client_id`, `cid` or `appid`
+      claim, the first it has) must be one of them: only these OAuth clients' tokens are
+      accepted. Empty: any client of the issuer whose token names one of the `audiences`.
     - `jwks_ttl`, `refresh_cooldown`: the JWKS is cached for `jwks_ttl` seconds and refetched on
       an unknown `kid` at most once per `refresh_cooldown` seconds.
     """
@@ -229,10 +242,16 @@ class OIDCAccessTokenConfig:
     scopes_claim: str | None = "scope"
     groups_claim: str | None = None
     subject_claim: str | None = "sub"
+    client_ids: Sequence[str] = ()
     jwks_ttl: float = 3600.0
     refresh_cooldown: float = 30.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.issuer, str) and ("?" in self.issuer or "#" in self.issuer):
+            raise ConfigurationError(
+                "issuer must not hold a query or a fragment (OpenID Connect Discovery 1.0, "
+                f"section 2): {self.issuer!r}"
+            )
         if (
             not isinstance(self.issuer, str)
             or not self.issuer
@@ -261,13 +280,16 @@ class OIDCAccessTokenConfig:
                     f"({', '.join(sorted(JWT_ALGORITHMS))}): {algorithm!r}"
                 )
         _set(self, "algorithms", tuple(dict.fromkeys(algorithms)))
+        _set(self, "client_ids", _strings("client_ids", self.client_ids))
         for name in ("scopes_claim", "groups_claim", "subject_claim"):
             _claim_path(name, getattr(self, name))
         _set(self, "jwks_ttl", _number("jwks_ttl", self.jwks_ttl, low=1, high=86400))
+        # At least a second: every unknown kid a client sends may trigger a refresh, at most one
+        # per cooldown.
         _set(
             self,
             "refresh_cooldown",
-            _number("refresh_cooldown", self.refresh_cooldown, low=0, high=3600),
+            _number("refresh_cooldown", self.refresh_cooldown, low=1, high=3600),
         )
 
     @property
@@ -523,6 +545,7 @@ _OIDC_FIELDS: dict[str, tuple[str, str]] = {
     "SCOPES_CLAIM": ("scopes_claim", "claim"),
     "GROUPS_CLAIM": ("groups_claim", "claim"),
     "SUBJECT_CLAIM": ("subject_claim", "claim"),
+    "CLIENT_IDS": ("client_ids", "list"),
 }
 _OIDC_PREFIXES = ("ACCESS_TOKEN_", "BEARER_")
 _ENV_NAME = re.compile(r"ALB_OIDC_[A-Z0-9_]+")

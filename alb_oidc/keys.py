@@ -91,7 +91,9 @@ class HTTPFetcher:
                     return bytes(body)
         except TimeoutError:
             raise FetchError("timed out") from None
-        except httpx2.HTTPError as exc:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
+            # InvalidURL is not an HTTPError: a URL that parses but cannot be requested (a
+            # discovered jwks_uri with a bad port) is a failed fetch like any other.
             raise FetchError(type(exc).__name__) from exc
 
     async def aclose(self) -> None:
@@ -395,7 +397,7 @@ def parse_jwks(body: bytes) -> dict[str, PublicJWK]:
         if (isinstance(key, rsa.RSAPublicKey) and key.key_size >= _MIN_RSA_BITS) or (
             isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _JWK_CURVES
         ):
-            keys[entry["kid"]] = PublicJWK(key, entry.get("alg"))
+            keys.setdefault(entry["kid"], PublicJWK(key, entry.get("alg")))  # the first one wins
     return keys
 
 
@@ -411,7 +413,7 @@ def _usable_jwk(entry: Any) -> bool:
         and isinstance(kid, str)
         and 0 < len(kid) <= _MAX_KID
         and entry.get("use", "sig") == "sig"
-        and (alg is None or alg in JWT_ALGORITHMS)
+        and (alg is None or (isinstance(alg, str) and alg in JWT_ALGORITHMS))
         and "d" not in entry  # a private key published by mistake is not used
     )
 
@@ -508,16 +510,18 @@ class JWKSSource:
                 url = self.url or self._discovered or await self._discover()
                 body = await self._fetcher.get(url, limit=_JWKS_LIMIT)
             keys = parse_jwks(body)
-        except FetchError as exc:
-            self._last_error = str(exc)
+        except Exception as exc:
+            # Whatever went wrong with what the IdP sent is a failure, remembered like one.
+            self._last_error = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
             self._discovered = None  # the issuer may have moved its keys: look again next time
             logger.warning(
                 "JWKS fetch failed (jwks_fetch_failed): %s: %s",
                 self.url or self._issuer,
-                exc,
+                self._last_error,
             )
         except BaseException:
-            # Cancelled by its own request: no attempt to remember; a waiter fetches instead.
+            # Cancelled by its own request (asyncio's cancellation is a BaseException): no
+            # attempt to remember; a waiter fetches instead.
             flight.aborted = True
             self._attempted_at = attempted_before
             raise
@@ -551,6 +555,12 @@ class JWKSSource:
             check_fetch_url("jwks_uri", jwks_uri)
         except ConfigurationError:
             raise FetchError("discovery document's jwks_uri is not https") from None
+        except ValueError:  # urlsplit: an unclosed bracket, a bad port
+            raise FetchError("discovery document's jwks_uri is not a URL") from None
+        # Plain http only from a loopback issuer to a loopback host: an https issuer's document
+        # may not send the fetch to a local service.
+        if jwks_uri.startswith("http:") and not issuer.startswith("http:"):
+            raise FetchError("discovery document's jwks_uri is not https")
         self._discovered = jwks_uri
         return jwks_uri
 

@@ -267,11 +267,11 @@ class FakeALB:
         """An `httpx2.AsyncClient` on `transport(*idps)`, to pass to the middleware."""
         return httpx2.AsyncClient(transport=self.transport(*idps))
 
-    def config(self, *, cognito: bool | None = None, **overrides: Any) -> ALBConfig:
+    def config(self, *, cognito: bool | None = True, **overrides: Any) -> ALBConfig:
         """An `ALBConfig` trusting this ALB, its client and issuer, and its user pool's access
-        tokens (unless `cognito=False`, or `access_token` is among the `overrides`)."""
-        if cognito is None:
-            cognito = "access_token" not in overrides
+        tokens (unless `cognito` is false, or `access_token` is among the `overrides`)."""
+        if "access_token" in overrides:
+            cognito = False
         settings: dict[str, Any] = {
             "alb_arns": [self.alb_arn],
             "client_ids": [self.client_id],
@@ -433,12 +433,13 @@ class FakeIdP:
         head: dict[str, Any] = {"typ": "JWT", "kid": self.kid, "alg": self.algorithm}
         _merge(head, header)
         algorithm = head.get("alg")
-        if isinstance(algorithm, str) and algorithm in JWT_ALGORITHMS:
+        if isinstance(algorithm, str) and _can_sign(key or self.key, algorithm):
+            # PyJWS signs the payload as given: a test may forge any claim (an `iss` list too).
             fields = {name: value for name, value in head.items() if name != "alg"}
-            try:
-                return jwt.encode(payload, key or self.key, algorithm=algorithm, headers=fields)
-            except (jwt.InvalidKeyError, TypeError, ValueError):
-                pass  # a key that cannot sign `alg` (a test of a refusal): random bytes below
+            signed: str = jwt.PyJWS().encode(
+                _json(payload), key or self.key, algorithm=algorithm, headers=fields
+            )
+            return signed
         # What no IdP should send, for tests of refusals: `none` (no signature), HS* with the
         # bytes given as `key` (PyJWT refuses a public key as an HMAC secret), an algorithm the
         # key cannot sign with (64 random bytes).
@@ -464,6 +465,16 @@ class FakeIdP:
         return httpx2.MockTransport(
             lambda request: self.answer(request) or httpx2.Response(404, text="not found")
         )
+
+
+def _can_sign(key: Any, algorithm: str) -> bool:
+    """Whether `key` is a private key for the asymmetric `algorithm` (its type, its curve)."""
+    if algorithm not in JWT_ALGORITHMS:
+        return False
+    if algorithm[:2] in ("RS", "PS"):
+        return isinstance(key, rsa.RSAPrivateKey)
+    curve = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}[algorithm]
+    return isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == curve
 
 
 def _private_key_for(algorithm: str) -> Any:

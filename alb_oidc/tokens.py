@@ -294,6 +294,9 @@ class AccessToken(NamedTuple):
 
 
 _RS256_ONLY = frozenset({"RS256"})
+# Where an access token names its OAuth client: RFC 9068 and Okta/Auth0/Keycloak `client_id` or
+# `azp` (Auth0, Keycloak, Entra v2), Okta's `cid`, Entra v1's `appid`.
+_CLIENT_CLAIMS = ("azp", "client_id", "cid", "appid")
 
 
 class PublicJWK(NamedTuple):
@@ -329,11 +332,9 @@ def parse_jwt(
         raise AccessTokenError(f"{label} is not a JWT") from None
     alg = header.get("alg")
     if type(alg) is not str or alg not in algorithms:
-        shown = (
-            f"{loggable(alg, 20)!r}" if isinstance(alg, str) else f"of type {type(alg).__name__}"
-        )
+        # The value itself is not quoted: it is the token's, and messages never hold a token's.
         raise AccessTokenError(
-            f"{label} `alg` {shown} is not one of the configured algorithms "
+            f"{label} `alg` is not one of the configured algorithms "
             f"({', '.join(sorted(algorithms))})"
         )
     kid = header.get("kid")
@@ -367,7 +368,8 @@ class AccessPolicy(NamedTuple):
     issuer: str
     algorithms: frozenset[str]
     audiences: tuple[str, ...] | None  # `aud` must hold one; None: no `aud` (Cognito)
-    client_ids: tuple[str, ...] | None  # Cognito's `client_id` claim
+    client_ids: tuple[str, ...] | None  # the token's client must be one; None: any
+    client_claims: tuple[str, ...]  # where the client is: the first of these the token has
     token_use: str | None  # Cognito's `token_use` claim
     scopes_claim: str | None
     groups_claim: str | None
@@ -383,7 +385,8 @@ class AccessPolicy(NamedTuple):
             config.issuer,
             frozenset(config.algorithms),
             tuple(config.audiences),
-            None,
+            tuple(config.client_ids) or None,
+            _CLIENT_CLAIMS,
             None,
             config.scopes_claim,
             config.groups_claim,
@@ -400,11 +403,13 @@ class AccessPolicy(NamedTuple):
             _RS256_ONLY,
             None,
             tuple(cognito.client_ids),
+            ("client_id",),
             "access",
             "scope",
             "cognito:groups",
             "sub",
-            check_nbf_iat=False,
+            # The ALB's access tokens as they always were; bearer tokens (new) get every check.
+            check_nbf_iat=label != "access token",
         )
 
 
@@ -498,9 +503,12 @@ def check_jwt_claims(
     if policy.token_use is not None and claims.get("token_use") != policy.token_use:
         raise AccessTokenError(f"{label} is not an access token (`token_use`)")
     if policy.client_ids is not None:
-        client_id = claims.get("client_id")
+        name = next((name for name in policy.client_claims if name in claims), None)
+        client_id = None if name is None else claims[name]
         if type(client_id) is not str or client_id not in policy.client_ids:
-            raise AccessTokenError(f"{label} `client_id` is not a configured client id")
+            raise AccessTokenError(
+                f"{label} `{name or policy.client_claims[0]}` is not a configured client id"
+            )
     if policy.audiences is not None:
         aud = claims.get("aud")
         audiences = policy.audiences

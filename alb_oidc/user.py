@@ -14,9 +14,25 @@ from typing import Any, NamedTuple
 
 from starlette.authentication import BaseUser
 
-__all__ = ["NO_GRANTS", "ALBUser", "Grants", "freeze_claims"]
+__all__ = [
+    "MAX_CLAIM_DEPTH",
+    "NO_GRANTS",
+    "ALBUser",
+    "ClaimsTooDeepError",
+    "Grants",
+    "freeze_claims",
+]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: How deeply claims may nest (objects and arrays) below the top level. JSON parsers accept far
+#: more (orjson: 1024), and freezing recurses, so deeper signed claims are refused, not crashed on.
+MAX_CLAIM_DEPTH = 64
+
+
+class ClaimsTooDeepError(ValueError):
+    """Claims nest deeper than `MAX_CLAIM_DEPTH` (the authenticator refuses the token)."""
+
+
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -58,18 +74,20 @@ class Grants(NamedTuple):
 NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
 
 
-def _frozen(value: Any) -> Any:
+def _frozen(value: Any, depth: int) -> Any:
     """`value` read-only all the way down: JSON objects become read-only mappings and arrays
     tuples; sets (which JSON cannot hold, but a caller might) become frozensets."""
     kind = type(value)
     if kind in _SCALARS:
         return value
+    if depth > MAX_CLAIM_DEPTH:
+        raise ClaimsTooDeepError(f"claims nest deeper than {MAX_CLAIM_DEPTH} levels")
     if isinstance(value, list | tuple):
         if _SCALARS.issuperset(map(type, value)):  # a list of names (groups, roles): one pass
             return tuple(value)
-        return tuple(_frozen(item) for item in value)
+        return tuple(_frozen(item, depth + 1) for item in value)
     if kind is dict or isinstance(value, Mapping):  # an exact type first: ABC checks are slow
-        return freeze_claims(value)
+        return _freeze_mapping(value, depth + 1)
     if isinstance(value, set | frozenset):
         return frozenset(value)
     if isinstance(value, bytearray):
@@ -81,7 +99,8 @@ def freeze_claims(claims: Mapping[str, Any], *, owned: bool = False) -> Mapping[
     """A deeply read-only copy of JSON claims (the input is left as it is).
 
     With `owned=True` the caller hands over a dict nobody else holds (a freshly parsed token),
-    and a flat one is wrapped without a copy.
+    and a flat one is wrapped without a copy. Claims nested deeper than `MAX_CLAIM_DEPTH` raise
+    `ClaimsTooDeepError`.
     """
     # Most claims are strings and numbers: checking that in one C-level pass keeps the common case
     # (a flat userinfo document) at the cost of a dict copy, or none.
@@ -89,9 +108,13 @@ def freeze_claims(claims: Mapping[str, Any], *, owned: bool = False) -> Mapping[
         if owned and type(claims) is dict:
             return MappingProxyType(claims)
         return MappingProxyType(dict(claims))
+    return _freeze_mapping(claims, 1)
+
+
+def _freeze_mapping(claims: Mapping[str, Any], depth: int) -> Mapping[str, Any]:
     return MappingProxyType(
         {
-            name: value if type(value) in _SCALARS else _frozen(value)
+            name: value if type(value) in _SCALARS else _frozen(value, depth)
             for name, value in claims.items()
         }
     )

@@ -308,3 +308,28 @@ def test_one_idp_for_access_and_bearer_tokens_is_fetched_once(
     unknown = idp.bearer_token("job", header={"kid": "not-there"})
     with pytest.raises(BearerTokenError, match="bearer token `kid` is not in the IdP's JWKS"):
         asyncio.run(auth.authenticate(asgi_headers(bearer(unknown))))
+
+
+def test_a_duplicated_authorization_header_does_not_spoil_an_alb_login(
+    client: TestClient, alb: FakeALB
+) -> None:
+    """The ALB's headers decide: two `Authorization` headers (the app's own Basic auth, a proxy's)
+    next to a valid login are none of the bearer path's business."""
+    headers = [
+        *alb.headers("alice").items(),
+        ("authorization", "Basic dXNlcjpwYXNz"),
+        ("authorization", "Basic b3RoZXI6cGFzcw=="),
+    ]
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["sub"] == "alice"
+
+
+def test_a_cognito_bearer_token_gets_the_nbf_and_iat_checks(alb: FakeALB, clock: Clock) -> None:
+    pool = CognitoConfig(user_pool_id=alb.user_pool_id, client_ids=["m2m"])
+    auth = ALBAuthenticator(
+        ALBConfig(alb_arns=[], bearer=pool), http_client=alb.http_client(), clock=clock
+    )
+    future = alb.access_token("m2m", claims={"client_id": "m2m", "iat": clock() + 86400})
+    with pytest.raises(BearerTokenError, match="issued in the future"):
+        asyncio.run(auth.verify_bearer_token(future))

@@ -194,6 +194,7 @@ ENV_SAMPLES: dict[str, tuple[str, object]] = {
             "scopes_claim": ("scp", "scp"),
             "groups_claim": ("realm_access.roles", "realm_access.roles"),
             "subject_claim": ("none", None),
+            "client_ids": ("0oa1, 0oa2", ("0oa1", "0oa2")),
         }.items()
         if (owner, field) != ("bearer", "subject_claim")
     },
@@ -397,12 +398,19 @@ def test_the_machine_clients_example_serves_people_and_machines(
             "caller": "person",
             "email": "alice@example.com",
         }
-        machine = {
-            "authorization": f"Bearer {idp.bearer_token('nightly', scopes=['reports:read'])}"
-        }
+        nightly = "0oa9nightlyreports1x7"
+        machine = {"authorization": f"Bearer {idp.bearer_token(nightly, scopes=['reports:read'])}"}
         assert test.get("/reports", headers=machine).json() == {
             "caller": "service",
-            "client": "nightly",
+            "client": nightly,
         }
-        denied = {"authorization": f"Bearer {idp.bearer_token('nightly')}"}
+        denied = {"authorization": f"Bearer {idp.bearer_token(nightly)}"}
         assert test.get("/reports", headers=denied).status_code == 403
+        # Another client of the same IdP, with the scope, is not one of `client_ids`.
+        other = idp.bearer_token("0oaSomeOtherApp", scopes=["reports:read"])
+        refused = test.get("/reports", headers={"authorization": f"Bearer {other}"})
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "invalid_token"
+        # A person's own access token sent as a bearer token names no allowed client either.
+        script = {"authorization": f"Bearer {idp.access_token('alice', scopes=['reports:read'])}"}
+        assert test.get("/reports", headers=script).status_code == 401

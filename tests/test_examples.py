@@ -30,6 +30,7 @@ def test_fastapi_example(alb: FakeALB) -> None:
             "name": None,
             "scopes": ["openid", "tasks/read", "tasks/write"],
             "groups": ["admins"],
+            "is_bearer": False,
         }
         assert "Hello, alice" in client.get("/", headers=alice).text
         assert client.get("/tasks", headers=bob).status_code == 200

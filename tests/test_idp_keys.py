@@ -543,20 +543,9 @@ def test_cancelling_the_request_that_started_the_idp_fetch_refuses_nobody_else(
     assert server.hits == hits(alb=1, **expected_hits)
 
 
-# --- bugs --------------------------------------------------------------------------------------
+# --- discovery documents that name no usable URL -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "keys.py JWKSSource.refresh: a discovered jwks_uri that check_fetch_url lets through "
-        "but httpx2 cannot request (httpx2.InvalidURL is not an httpx2.HTTPError), or that "
-        "urlsplit cannot parse (ValueError), escapes as a non-AuthError (a 500) and is handled "
-        "as a cancellation: no attempt is recorded (no cooldown), and a bad-port jwks_uri stays "
-        "in _discovered, so it is never re-discovered"
-    ),
-)
 @pytest.mark.parametrize(
     "jwks_uri",
     [

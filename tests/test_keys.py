@@ -342,6 +342,9 @@ def test_parse_jwks_keeps_only_usable_signing_keys(alb: FakeALB) -> None:
             {**small, "kid": "enc", "use": "enc"},
             {**small, "kid": "ps", "alg": "PS256"},
             {**small, "kid": "hmac", "alg": "HS256"},
+            {**small, "kid": "alg-list", "alg": ["RS256"]},
+            {**small, "kid": "alg-object", "alg": {"RS256": 1}},
+            {**ec_key, "kid": alb.pool_kid},  # a second key under the same kid: the first wins
             {**small, "kid": "none", "alg": "none"},
             {**small, "kid": "private", "d": "AAAA"},
             {**weak, "kid": "weak"},
@@ -358,6 +361,7 @@ def test_parse_jwks_keeps_only_usable_signing_keys(alb: FakeALB) -> None:
     assert set(keys) == {alb.pool_kid, "ps", "es384"}
     assert keys["ps"].alg == "PS256"
     assert keys[alb.pool_kid].alg == "RS256"
+    assert isinstance(keys[alb.pool_kid].key, rsa.RSAPublicKey)
     assert isinstance(keys["es384"].key, ec.EllipticCurvePublicKey)
     assert keys["es384"].key.curve.name == "secp384r1"
 

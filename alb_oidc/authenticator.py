@@ -10,7 +10,7 @@ that depends on the verified `sub`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
@@ -61,8 +61,7 @@ _ACCESS = b"x-amzn-oidc-accesstoken"
 _IDENTITY = b"x-amzn-oidc-identity"
 _AUTH_HEADERS = {_DATA: 0, _ACCESS: 1, _IDENTITY: 2}
 _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
-# With bearer tokens configured, `authorization` is read too (and only then: otherwise it is the
-# app's own business).
+# With bearer tokens configured, `authorization` is read too.
 _WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
 _WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
 _BEARER = b"bearer"
@@ -194,10 +193,7 @@ class _TokenVerifier:
                 raise AccessTokenError(f"{policy.label} has no `sub` string")
         else:
             subject = bound_subject(claims, policy)
-            if subject is not None and subject != sub:
-                raise IdentityMismatchError(
-                    f"{policy.label} `{policy.subject_claim}` differs from the verified user"
-                )
+            self.check_subject(subject, sub)
         label = policy.label
         try:
             grants = Grants.of(
@@ -211,6 +207,14 @@ class _TokenVerifier:
         verified = _VerifiedAccess(grants, subject)
         self.cache.put(raw, verified, now=now, valid_until=float(claims["exp"]) + self._leeway)
         return verified
+
+    def check_subject(self, subject: str | None, sub: str | None) -> None:
+        """The subject binding: an access token's bound subject (None: unbound) must be the
+        request's verified `sub`, whether the token was just verified or found in the cache."""
+        if subject is not None and subject != sub:
+            raise IdentityMismatchError(
+                f"{self.policy.label} `{self.policy.subject_claim}` differs from the verified user"
+            )
 
 
 class ALBAuthenticator:
@@ -241,17 +245,14 @@ class ALBAuthenticator:
         def verifier(idp: OIDCAccessTokenConfig | CognitoConfig, label: str) -> _TokenVerifier:
             if isinstance(idp, CognitoConfig):
                 policy = AccessPolicy.cognito(idp, label=label)
-                where: tuple[object, ...] = (idp.jwks_url, None, idp.jwks_ttl, idp.refresh_cooldown)
+                source: Callable[..., JWKSSource] = partial(CognitoJWKS, idp)
             else:
                 policy = AccessPolicy.of(idp, label=label)
-                where = (idp.jwks_url, idp.issuer, idp.jwks_ttl, idp.refresh_cooldown)
+                source = partial(idp_jwks, idp)
+            where = (idp.jwks_url, policy.issuer, idp.jwks_ttl, idp.refresh_cooldown)
             jwks = sources.get(where)
             if jwks is None:
-                if isinstance(idp, CognitoConfig):
-                    jwks = CognitoJWKS(idp, self._fetcher, self._clock)
-                else:
-                    jwks = idp_jwks(idp, self._fetcher, self._clock)
-                sources[where] = jwks
+                jwks = sources[where] = source(self._fetcher, self._clock)
             return _TokenVerifier(policy, jwks, config, bearer=label == "bearer token")
 
         access = config.cognito or config.access_token
@@ -270,6 +271,12 @@ class ALBAuthenticator:
             self._bearer.cache if self._bearer is not None else ResultCache(0, 0)
         )
         self._groups_claim = config.groups_claim
+        # `authorization` is read only with bearer tokens configured: otherwise it is the app's.
+        self._headers_read = (
+            (_AUTH_HEADERS, _AUTH_HEADER_LENGTHS)
+            if self._bearer is None
+            else (_WITH_AUTHORIZATION, _WITH_AUTHORIZATION_LENGTHS)
+        )
 
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
         """The verified user, or None if the request carries no credentials alb-oidc reads.
@@ -280,13 +287,7 @@ class ALBAuthenticator:
         A request without the ALB's headers may bring an `Authorization: Bearer` token when
         `ALBConfig.bearer` is set; the ALB's headers decide when both are present.
         """
-        if self._bearer is None:
-            data, access, identity = extract_auth_headers(headers)
-            authorization = None
-        else:
-            data, access, identity, authorization = _find_headers(
-                headers, _WITH_AUTHORIZATION, _WITH_AUTHORIZATION_LENGTHS
-            )
+        data, access, identity, authorization = _find_headers(headers, *self._headers_read)
         if data is None:
             if access is not None or identity is not None:
                 raise HeaderError("x-amzn-oidc-data is missing but other ALB headers are present")
@@ -310,15 +311,9 @@ class ALBAuthenticator:
         verified = verifier.cache.get(access, now)
         if verified is None:
             verified = await verifier.verify(access, now, sub)
-        elif verified.sub is not None and verified.sub != sub:
-            raise IdentityMismatchError(
-                f"access token `{verifier.policy.subject_claim}` differs from the verified user"
-            )
-        claims = _frozen_userinfo(token)
-        grants = verified.grants
-        if self._groups_claim is not None:
-            grants = self._with_userinfo_groups(grants, claims)
-        return ALBUser._verified(claims, grants)
+        else:
+            verifier.check_subject(verified.sub, sub)
+        return self._user(_frozen_userinfo(token), verified.grants)
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without credentials raises `MissingTokenError`."""
@@ -382,7 +377,14 @@ class ALBAuthenticator:
         grants = verified.grants
         return ALBUser._verified(grants.claims or {}, grants)
 
-    def _with_userinfo_groups(self, grants: Grants, claims: Any) -> Grants:
+    def _user(self, claims: Mapping[str, Any], grants: Grants) -> ALBUser:
+        """The user of verified (and frozen) userinfo `claims`, with `grants` and the groups of
+        the userinfo's `groups_claim` when one is configured."""
+        if self._groups_claim is not None:
+            grants = self._with_userinfo_groups(grants, claims)
+        return ALBUser._verified(claims, grants)
+
+    def _with_userinfo_groups(self, grants: Grants, claims: Mapping[str, Any]) -> Grants:
         """`grants` with the groups of the verified userinfo's `groups_claim` added."""
         path = self._groups_claim
         try:
@@ -399,19 +401,11 @@ class ALBAuthenticator:
         if raw is not None:
             check_header_values(raw)  # ignored or not, a garbled header is refused (rule 4)
         if raw is None or not self.config.insecure_decode_unverified_access_token:
-            claims = _frozen_userinfo(token)
-            grants = NO_GRANTS
-            if self._groups_claim is not None:
-                grants = self._with_userinfo_groups(grants, claims)
-            return ALBUser._verified(claims, grants)
+            return self._user(_frozen_userinfo(token), NO_GRANTS)
         access_claims = decode_access_token_unverified(_ascii(raw))
         if access_claims is not None and access_claims.get("sub", sub) != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
-        user = ALBUser(token.claims, access_claims, access_token_verified=False)
-        if self._groups_claim is not None:
-            grants = self._with_userinfo_groups(user._grants, user.claims)
-            return ALBUser._verified(user.claims, grants)
-        return user
+        return self._user(_frozen_userinfo(token), Grants.of(access_claims, verified=False))
 
     async def warm_up(self) -> None:
         """Fetch what can be fetched ahead of traffic (the JWKS documents). Never raises."""

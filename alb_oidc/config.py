@@ -143,6 +143,16 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _jwks_timing(obj: Any, prefix: str, *, cooldown_low: float) -> None:
+    """Check and normalise a JWKS source's `jwks_ttl` and `refresh_cooldown` (messages name the
+    field with `prefix`)."""
+    _set(obj, "jwks_ttl", _number(f"{prefix}jwks_ttl", obj.jwks_ttl, low=1, high=86400))
+    cooldown = _number(
+        f"{prefix}refresh_cooldown", obj.refresh_cooldown, low=cooldown_low, high=3600
+    )
+    _set(obj, "refresh_cooldown", cooldown)
+
+
 @dataclass(frozen=True, slots=True)
 class CognitoConfig:
     """Where and how to verify the Cognito access token in `x-amzn-oidc-accesstoken`.
@@ -185,12 +195,7 @@ class CognitoConfig:
         jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
         check_fetch_url("cognito.jwks_url", jwks_url)
         _set(self, "jwks_url", jwks_url)
-        _set(self, "jwks_ttl", _number("cognito.jwks_ttl", self.jwks_ttl, low=1, high=86400))
-        _set(
-            self,
-            "refresh_cooldown",
-            _number("cognito.refresh_cooldown", self.refresh_cooldown, low=0, high=3600),
-        )
+        _jwks_timing(self, "cognito.", cooldown_low=0)
 
     @property
     def region(self) -> str:
@@ -283,14 +288,9 @@ class OIDCAccessTokenConfig:
         _set(self, "client_ids", _strings("client_ids", self.client_ids))
         for name in ("scopes_claim", "groups_claim", "subject_claim"):
             _claim_path(name, getattr(self, name))
-        _set(self, "jwks_ttl", _number("jwks_ttl", self.jwks_ttl, low=1, high=86400))
         # At least a second: every unknown kid a client sends may trigger a refresh, at most one
         # per cooldown.
-        _set(
-            self,
-            "refresh_cooldown",
-            _number("refresh_cooldown", self.refresh_cooldown, low=1, high=3600),
-        )
+        _jwks_timing(self, "", cooldown_low=1)
 
     @property
     def discovery_url(self) -> str:

@@ -32,7 +32,7 @@ from jwt.exceptions import PyJWTError
 from .cache import LRUCache
 from .config import JWT_ALGORITHMS, ALBConfig, CognitoConfig, OIDCAccessTokenConfig, check_fetch_url
 from .errors import AccessTokenError, ConfigurationError, KeyUnavailableError
-from .tokens import PublicJWK
+from .tokens import MAX_KID, PublicJWK
 
 __all__ = ["ALBKeySource", "CognitoJWKS", "HTTPFetcher", "JWKSSource", "PublicJWK", "parse_jwks"]
 
@@ -41,7 +41,6 @@ logger = logging.getLogger("alb_oidc")
 _PEM_LIMIT = 8 * 1024
 _JWKS_LIMIT = 256 * 1024
 _DISCOVERY_LIMIT = 64 * 1024
-_MAX_KID = 256
 _MAX_JWKS_KEYS = 64
 _MIN_RSA_BITS = 2048
 # The first-sighting filter: 2**20 bits a generation. At 10,000 new kids a second for a
@@ -411,7 +410,7 @@ def _usable_jwk(entry: Any) -> bool:
     return (
         entry.get("kty") in ("RSA", "EC")
         and isinstance(kid, str)
-        and 0 < len(kid) <= _MAX_KID
+        and 0 < len(kid) <= MAX_KID
         and entry.get("use", "sig") == "sig"
         and (alg is None or (isinstance(alg, str) and alg in JWT_ALGORITHMS))
         and "d" not in entry  # a private key published by mistake is not used

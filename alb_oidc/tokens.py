@@ -82,7 +82,8 @@ _ZERO = bytes(32)
 _ES256 = ec.ECDSA(hashes.SHA256())
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
-_MAX_KID = 256
+#: The longest `kid` accepted anywhere (it names a key in a URL or a JWKS document).
+MAX_KID = 256
 
 
 class DataToken(NamedTuple):
@@ -217,7 +218,7 @@ def check_data_token(token: DataToken, config: ALBConfig, *, now: float) -> str:
         raise UntrustedSignerError(
             f"token signer '{loggable(token.signer, 160)}' is not one of the configured alb_arns"
         )
-    if len(token.kid) > _MAX_KID or not _UUID.fullmatch(token.kid):
+    if len(token.kid) > MAX_KID or not _UUID.fullmatch(token.kid):
         raise ClaimError("token `kid` is not a UUID", claim="kid")
     check_token_claims(token, config, now=now)
     return key_url.replace("{kid}", token.kid)
@@ -338,7 +339,7 @@ def parse_jwt(
             f"({', '.join(sorted(algorithms))})"
         )
     kid = header.get("kid")
-    if type(kid) is not str or not kid or len(kid) > _MAX_KID:
+    if type(kid) is not str or not kid or len(kid) > MAX_KID:
         raise AccessTokenError(f"{label} has no usable `kid`")
     try:
         claims = _json_object(_segment(payload_segment), "payload")

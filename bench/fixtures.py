@@ -142,7 +142,7 @@ class TokenSet:
             (b"x-amzn-trace-id", b"Root=1-67891233-abcdef012345678912345679"),
             (b"authorization", b"Bearer " + self.bearer[index]),
         ]
-        return [(bytes(bytearray(name)), bytes(bytearray(value))) for name, value in headers]
+        return _as_received(headers)
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -157,8 +157,7 @@ class TokenSet:
 
     def headers(self, index: int, data: bytes | None = None) -> list[tuple[bytes, bytes]]:
         """Request headers as an ASGI server hands them over, for user `index` with their own
-        data token or `data`. Every value is a new bytes object, as a server makes for every
-        request (so no hash computed for an earlier request is reused)."""
+        data token or `data`."""
         headers = [
             (b"host", b"app.example.com"),
             (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) bench"),
@@ -170,7 +169,13 @@ class TokenSet:
         ]
         if self.with_access:
             headers.append((b"x-amzn-oidc-accesstoken", self.access[index]))
-        return [(bytes(bytearray(name)), bytes(bytearray(value))) for name, value in headers]
+        return _as_received(headers)
+
+
+def _as_received(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` as new bytes objects, as a server makes them for every request (so no hash
+    computed for an earlier request is reused)."""
+    return [(bytes(bytearray(name)), bytes(bytearray(value))) for name, value in headers]
 
 
 def es256_inputs(tokens: Iterable[bytes]) -> list[tuple[bytes, bytes]]:

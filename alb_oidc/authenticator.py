@@ -33,18 +33,22 @@ from .errors import (
 from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher, JWKSSource, idp_jwks
 from .tokens import (
     AccessPolicy,
+    DataHeader,
     DataToken,
     bound_subject,
     check_data_token,
+    check_payload_claims,
     check_token_claims,
+    data_token_of,
     decode_access_token_unverified,
     names_at,
     parse_data_token,
     parse_jwt,
+    split_data_token,
     verify_data_signature,
     verify_jwt,
 )
-from .user import NO_GRANTS, ALBUser, ClaimsTooDeepError, Grants, freeze_claims
+from .user import NO_GRANTS, ALBUser, ClaimsTooDeepError, Grants, freeze_claims, verified_user
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -66,6 +70,8 @@ _WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
 _WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
 _BEARER = b"bearer"
 _DUPLICATED = b"duplicated"  # compared by identity: no header value is this very object
+#: Data-token headers remembered by their exact bytes (see `ALBAuthenticator._known_data_token`).
+DATA_HEADERS_HELD = 64
 T = TypeVar("T")
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
 
@@ -142,14 +148,6 @@ def _ascii(raw: bytes) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise AccessTokenError("access token is not ASCII") from None
-
-
-def _frozen_userinfo(token: DataToken) -> Any:
-    """The data token's claims, deeply read-only; `MalformedTokenError` if nested too deeply."""
-    try:
-        return freeze_claims(token.claims, owned=True)
-    except ClaimsTooDeepError as exc:
-        raise MalformedTokenError(f"token payload is malformed ({exc})") from None
 
 
 class _VerifiedAccess(NamedTuple):
@@ -271,6 +269,10 @@ class ALBAuthenticator:
             self._bearer.cache if self._bearer is not None else ResultCache(0, 0)
         )
         self._groups_claim = config.groups_claim
+        self._leeway = config.leeway
+        # Header segments of data tokens that were verified, by their exact bytes, with their
+        # decoded header and the key that verified them; oldest first (see `_known_data_token`).
+        self._data_headers: dict[bytes, tuple[DataHeader, EllipticCurvePublicKey]] = {}
         # `authorization` is read only with bearer tokens configured: otherwise it is the app's.
         self._headers_read = (
             (_AUTH_HEADERS, _AUTH_HEADER_LENGTHS)
@@ -297,8 +299,7 @@ class ALBAuthenticator:
                 raise HeaderError("authentication header is duplicated")
             return await self._bearer_user(authorization)
         now = self._clock()
-        token = _parse_header(data, parse_data_token, MalformedTokenError)
-        verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
+        token = self._known_data_token(data, now) or await self._new_data_token(data, now)
         sub = token.sub
         if identity is not None and identity != sub.encode():
             check_header_values(identity)  # a comma-joined or garbled value is a header error
@@ -311,9 +312,9 @@ class ALBAuthenticator:
         verified = verifier.cache.get(access, now)
         if verified is None:
             verified = await verifier.verify(access, now, sub)
-        else:
+        elif verified.sub != sub:
             verifier.check_subject(verified.sub, sub)
-        return self._user(_frozen_userinfo(token), verified.grants)
+        return self._user(token, verified.grants)
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:
         """Like `authenticate`, but a request without credentials raises `MissingTokenError`."""
@@ -324,10 +325,14 @@ class ALBAuthenticator:
 
     async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
         """Verify an `x-amzn-oidc-data` value in full and return its claims (a new dict)."""
+        if isinstance(raw, str):
+            try:
+                raw = raw.encode("ascii")
+            except UnicodeEncodeError:
+                raise MalformedTokenError("token is not ASCII") from None
         now = self._clock()
-        token = parse_data_token(raw)
-        verify_data_signature(token, self._held_key(token, now) or await self._key_for(token, now))
-        return token.claims  # type: ignore[return-value]  # parse_data_token made this dict
+        token = self._known_data_token(raw, now) or await self._new_data_token(raw, now)
+        return token.claims  # type: ignore[return-value]  # the parser made this dict
 
     async def verify_bearer_token(self, raw: bytes | str) -> ALBUser:
         """Verify a bearer token (the credentials of `Authorization: Bearer`) against
@@ -336,6 +341,45 @@ class ALBAuthenticator:
             raise TypeError("ALBConfig.bearer is not set: no bearer tokens are accepted")
         token = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
         return await self._verify_bearer(self._bearer, token)
+
+    def _known_data_token(self, raw: bytes, now: float) -> DataToken | None:
+        """The verified data token `raw` if a token with the very same header bytes was verified
+        before; None for a header not seen yet (`_new_data_token` then verifies it in full).
+
+        The ALB's header holds `typ`, `kid`, `alg`, `iss`, `client`, `signer` and `exp` (the
+        request's time + 120 s), so every token it signs in the same second with the same key
+        has the same header bytes. Those passed every check that reads only the header (`alg`,
+        `signer`, `kid`, `client`, configured `iss`) when first verified, and name the same key;
+        what is left is everything that reads the payload, the signature or the clock.
+        """
+        if len(raw) > MAX_HEADER_BYTES:
+            raise HeaderError("authentication header is too large")
+        try:
+            raw, segments = split_data_token(raw)
+            known = self._data_headers.get(segments[0])
+            if known is None:
+                return None
+            header, key = known
+            token = data_token_of(raw, segments, header)
+        except MalformedTokenError:
+            check_header_values(raw)  # a comma-joined or garbled header is reported as such
+            raise
+        check_payload_claims(token, leeway=self._leeway, now=now)
+        verify_data_signature(token, key)
+        return token
+
+    async def _new_data_token(self, raw: bytes, now: float) -> DataToken:
+        """Verify a data token in full (fetching its key if need be) and remember its header."""
+        token = _parse_header(raw, parse_data_token, MalformedTokenError)
+        key = self._held_key(token, now) or await self._key_for(token, now)
+        verify_data_signature(token, key)
+        headers = self._data_headers
+        if len(headers) >= DATA_HEADERS_HELD:
+            del headers[next(iter(headers))]  # the oldest: a new header comes every second
+        signing_input = token.signing_input
+        header = DataHeader(token.header, token.kid, token.signer, token.exp)
+        headers[signing_input[: signing_input.index(b".")]] = (header, key)
+        return token
 
     def _held_key(self, token: DataToken, now: float) -> EllipticCurvePublicKey | None:
         """The key for a (`signer`, `kid`) pair that passed `check_data_token` before, after the
@@ -375,14 +419,18 @@ class ALBAuthenticator:
         except AuthError as exc:
             raise BearerTokenError(str(exc), reason=exc.code) from None
         grants = verified.grants
-        return ALBUser._verified(grants.claims or {}, grants)
+        return verified_user(grants.claims or {}, grants)
 
-    def _user(self, claims: Mapping[str, Any], grants: Grants) -> ALBUser:
-        """The user of verified (and frozen) userinfo `claims`, with `grants` and the groups of
-        the userinfo's `groups_claim` when one is configured."""
+    def _user(self, token: DataToken, grants: Grants) -> ALBUser:
+        """The user of a verified data token: its claims (the userinfo) made deeply read-only,
+        with `grants` and the groups of the userinfo's `groups_claim` when one is configured."""
+        try:
+            claims = freeze_claims(token.claims, owned=True)
+        except ClaimsTooDeepError as exc:
+            raise MalformedTokenError(f"token payload is malformed ({exc})") from None
         if self._groups_claim is not None:
             grants = self._with_userinfo_groups(grants, claims)
-        return ALBUser._verified(claims, grants)
+        return verified_user(claims, grants)
 
     def _with_userinfo_groups(self, grants: Grants, claims: Mapping[str, Any]) -> Grants:
         """`grants` with the groups of the verified userinfo's `groups_claim` added."""
@@ -401,11 +449,11 @@ class ALBAuthenticator:
         if raw is not None:
             check_header_values(raw)  # ignored or not, a garbled header is refused (rule 4)
         if raw is None or not self.config.insecure_decode_unverified_access_token:
-            return self._user(_frozen_userinfo(token), NO_GRANTS)
+            return self._user(token, NO_GRANTS)
         access_claims = decode_access_token_unverified(_ascii(raw))
         if access_claims is not None and access_claims.get("sub", sub) != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
-        return self._user(_frozen_userinfo(token), Grants.of(access_claims, verified=False))
+        return self._user(token, Grants.of(access_claims, verified=False))
 
     async def warm_up(self) -> None:
         """Fetch what can be fetched ahead of traffic (the JWKS documents). Never raises."""

@@ -105,14 +105,9 @@ class ALBAuthMiddleware:
                 logger.warning("%s", self._startup_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            if self._startup_error is not None:
-                await self._refuse_startup(receive, send)
-                return
-            await self.app(scope, self._on_startup(receive), self._on_shutdown(send))
-            return
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":  # noqa: PLR1714 - two compares beat a tuple
+            await self._other(scope, receive, send)
             return
         scope[CONFIG_SCOPE_KEY] = self.config
         try:
@@ -131,6 +126,17 @@ class ALBAuthMiddleware:
             scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         else:
             scope["user"], scope["auth"] = user, AuthCredentials(user.sorted_scopes)
+        await self.app(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Lifespan (startup may fail on a configuration error, and warms up and closes the
+        key fetching), and any other scope type passed through as it is."""
+        if scope["type"] == "lifespan":
+            if self._startup_error is not None:
+                await self._refuse_startup(receive, send)
+                return
+            await self.app(scope, self._on_startup(receive), self._on_shutdown(send))
+            return
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:

@@ -48,19 +48,24 @@ from .errors import (
 __all__ = [
     "AccessPolicy",
     "AccessToken",
+    "DataHeader",
     "DataToken",
     "PublicJWK",
     "access_token_kid",
     "bound_subject",
     "check_data_token",
     "check_jwt_claims",
+    "check_payload_claims",
     "check_token_claims",
     "claim_at",
+    "data_token_of",
     "decode_access_token_unverified",
     "names_at",
     "parse_access_token",
+    "parse_data_header",
     "parse_data_token",
     "parse_jwt",
+    "split_data_token",
     "verify_access_token",
     "verify_data_signature",
     "verify_jwt",
@@ -106,7 +111,7 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     parse of the signed bytes, and everything (checks and the app's claims) reads that one dict.
     """
     try:
-        value = orjson.loads(data)
+        value = _loads(data)
     except orjson.JSONDecodeError:
         raise MalformedTokenError(f"token {what} is not valid JSON") from None
     if type(value) is not dict:
@@ -158,6 +163,13 @@ def _segment(segment: bytes) -> bytes:
 
 def parse_data_token(raw: bytes | str) -> DataToken:
     """Split and decode an `x-amzn-oidc-data` value; verifies nothing (`MalformedTokenError`)."""
+    raw, segments = split_data_token(raw)
+    return data_token_of(raw, segments)
+
+
+def split_data_token(raw: bytes | str) -> tuple[bytes, list[bytes]]:
+    """The token as bytes, and its three segments (still encoded); `MalformedTokenError` for
+    anything but three segments of the base64url alphabet."""
     if isinstance(raw, str):
         try:
             raw = raw.encode("ascii")
@@ -168,37 +180,58 @@ def parse_data_token(raw: bytes | str) -> DataToken:
     segments = raw.split(b".")
     if len(segments) != 3:
         raise MalformedTokenError("token is not three base64url segments")
-    header_segment, payload_segment, signature_segment = segments
-    signature = _segment(signature_segment)
-    if len(signature) != 64:
-        raise MalformedTokenError("signature is not 64 bytes (r || s)")
-    try:
-        header = _loads(_segment(header_segment))
-        claims = _loads(_segment(payload_segment))
-    except orjson.JSONDecodeError:
-        raise MalformedTokenError("token header or payload is not valid JSON") from None
-    if type(header) is not dict or type(claims) is not dict:
-        raise MalformedTokenError("token header or payload is not a JSON object")
-    exp, payload_exp = header.get("exp"), claims.get("exp")
-    if not (type(exp) is int and type(payload_exp) is int and exp == payload_exp):
-        exp = _timestamp(exp, "header")  # the ALB guide's string form, or a float
-        if _timestamp(payload_exp, "payload") != exp:
-            raise MalformedTokenError("header and payload `exp` disagree")
-    kid, signer, sub = header.get("kid"), header.get("signer"), claims.get("sub")
+    return raw, segments
+
+
+class DataHeader(NamedTuple):
+    """A data token's decoded header, and the fields the checks read from it."""
+
+    fields: Mapping[str, Any]
+    kid: str
+    signer: str
+    exp: float
+
+
+def parse_data_header(segment: bytes) -> DataHeader:
+    """Decode a data token's header segment; `MalformedTokenError` unless it is a JSON object
+    with a `kid` and a `signer` string and a numeric `exp`."""
+    fields = _json_object(_segment(segment), "header")
+    kid, signer = fields.get("kid"), fields.get("signer")
     if type(kid) is not str or not kid:
         raise _missing("kid", "header")
     if type(signer) is not str or not signer:
         raise _missing("signer", "header")
+    return DataHeader(fields, kid, signer, _timestamp(fields.get("exp"), "header"))
+
+
+def data_token_of(raw: bytes, segments: list[bytes], header: DataHeader | None = None) -> DataToken:
+    """The `DataToken` of `split_data_token`'s output. `header` is the header segment already
+    decoded (from a token with the very same header bytes), or None to decode it here."""
+    header_segment, payload_segment, signature_segment = segments
+    signature = _segment(signature_segment)
+    if len(signature) != 64:
+        raise MalformedTokenError("signature is not 64 bytes (r || s)")
+    if header is None:
+        header = parse_data_header(header_segment)
+    claims = _json_object(_segment(payload_segment), "payload")
+    exp = header.exp
+    payload_exp = claims.get("exp")
+    # An int equal to the header's is the usual case; anything else is read as a NumericDate.
+    if not (type(payload_exp) is int and payload_exp == exp) and (
+        _timestamp(payload_exp, "payload") != exp
+    ):
+        raise MalformedTokenError("header and payload `exp` disagree")
+    sub = claims.get("sub")
     if type(sub) is not str or not sub:
         raise _missing("sub", "payload")
     return DataToken(
         raw[: len(header_segment) + 1 + len(payload_segment)],
         signature,
-        header,
+        header.fields,
         claims,
-        kid,
-        signer,
-        float(exp),
+        header.kid,
+        header.signer,
+        exp,
         sub,
     )
 
@@ -233,12 +266,19 @@ def check_token_claims(token: DataToken, config: ALBConfig, *, now: float) -> No
         raise ClaimError("token `alg` must be ES256", claim="alg", code="bad_alg")
     if config.client_ids and header.get("client") not in config.client_ids:
         raise ClaimError("token `client` is not a configured client id", claim="client")
-    issuer = header.get("iss")
+    if config.issuers and header.get("iss") not in config.issuers:
+        raise ClaimError("token `iss` is not a configured issuer", claim="iss")
+    check_payload_claims(token, leeway=config.leeway, now=now)
+
+
+def check_payload_claims(token: DataToken, *, leeway: float, now: float) -> None:
+    """The checks that depend on the payload and the time: the payload's `iss` (if any) agrees
+    with the header's, and `exp` (plus `leeway`) has not passed. For a token whose header bytes
+    passed every other check before, this is all that is left before the signature."""
+    issuer = token.header.get("iss")
     if token.claims.get("iss", issuer) != issuer:
         raise ClaimError("header and payload `iss` disagree", claim="iss")
-    if config.issuers and issuer not in config.issuers:
-        raise ClaimError("token `iss` is not a configured issuer", claim="iss")
-    if now > token.exp + config.leeway:
+    if now > token.exp + leeway:
         raise TokenExpiredError()
 
 

@@ -283,8 +283,9 @@ class ALBAuthenticator:
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser | None:
         """The verified user, or None if the request carries no credentials alb-oidc reads.
 
-        Raises an `AuthError` subclass for anything else. The data token is verified in full on
-        every request (the ALB signs a new one for each); an access token whose exact bytes were
+        Raises an `AuthError` subclass for anything else. The data token is verified on every
+        request (the ALB signs a new one for each: see `_known_data_token` for the checks a
+        header seen before spares); an access token whose exact bytes were
         verified before is answered from the access-token cache, bound to this request's `sub`.
         A request without the ALB's headers may bring an `Authorization: Bearer` token when
         `ALBConfig.bearer` is set; the ALB's headers decide when both are present.
@@ -324,12 +325,19 @@ class ALBAuthenticator:
         return user
 
     async def verify_data_token(self, raw: bytes | str) -> dict[str, Any]:
-        """Verify an `x-amzn-oidc-data` value in full and return its claims (a new dict)."""
-        if isinstance(raw, str):
-            try:
-                raw = raw.encode("ascii")
-            except UnicodeEncodeError:
-                raise MalformedTokenError("token is not ASCII") from None
+        """Verify an `x-amzn-oidc-data` value and return its claims (a new dict).
+
+        The value is held to the header's rules too (at most `MAX_HEADER_BYTES`, no comma or
+        control character: `HeaderError`), as `authenticate` holds it.
+        """
+        if type(raw) is not bytes:
+            if not isinstance(raw, str):
+                raw = bytes(raw)  # a bytearray or memoryview: the table needs hashable bytes
+            else:
+                try:
+                    raw = raw.encode("ascii")
+                except UnicodeEncodeError:
+                    raise MalformedTokenError("token is not ASCII") from None
         now = self._clock()
         token = self._known_data_token(raw, now) or await self._new_data_token(raw, now)
         return token.claims  # type: ignore[return-value]  # the parser made this dict
@@ -375,7 +383,7 @@ class ALBAuthenticator:
         verify_data_signature(token, key)
         headers = self._data_headers
         if len(headers) >= DATA_HEADERS_HELD:
-            del headers[next(iter(headers))]  # the oldest: a new header comes every second
+            headers.pop(next(iter(headers), b""), None)  # the oldest: a new one comes each second
         signing_input = token.signing_input
         header = DataHeader(token.header, token.kid, token.signer, token.exp)
         headers[signing_input[: signing_input.index(b".")]] = (header, key)

@@ -98,7 +98,7 @@ class ResultCache(Generic[K, V]):
             self.misses += 1
             return None
         if now > entry[1]:
-            del entries[key]
+            entries.pop(key, None)
             self.misses += 1
             return None
         entries.move_to_end(key)

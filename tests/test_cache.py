@@ -73,6 +73,16 @@ def test_size_or_ttl_zero_turns_the_cache_off(size: int, ttl: float) -> None:
     cache.clear()
 
 
+def test_a_hit_keeps_an_entry_from_being_the_next_to_go() -> None:
+    cache: ResultCache[int, int] = ResultCache(3, ttl=10)
+    for index in range(3):
+        cache.put(index, index, now=0, valid_until=5)
+    assert cache.get(0, 1) == 0  # the oldest, now the most recently used
+    cache.put(3, 3, now=1, valid_until=5)
+    assert cache.get(1, 1) is None  # the least recently used went instead
+    assert [cache.get(index, 1) for index in (0, 2, 3)] == [0, 2, 3]
+
+
 def test_result_cache_is_bounded() -> None:
     cache: ResultCache[int, int] = ResultCache(100, ttl=10)
     for index in range(1000):

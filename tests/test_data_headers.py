@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -210,3 +212,97 @@ def test_check_payload_claims_reads_the_payload_and_the_clock(alb: FakeALB) -> N
     other = parse_data_token(with_payload(alb.data_token(), iss="https://other.example.com"))
     with pytest.raises(ClaimError, match="disagree"):
         check_payload_claims(other, leeway=0, now=0)
+
+
+@pytest.mark.parametrize(
+    ("header_exp", "payload_exp"),
+    [("string", "int"), ("int", "float"), ("float", "string")],
+)
+def test_a_known_header_reads_every_form_of_exp(
+    alb: FakeALB, clock: Clock, header_exp: str, payload_exp: str
+) -> None:
+    """The ALB guide shows `exp` as a string of digits; tokens with the same header bytes agree
+    with it through the fast path exactly as through the full one."""
+    auth = authenticator(alb, clock)
+    exp = int(clock() + 120)
+    forms = {"string": str(exp), "int": exp, "float": float(exp)}
+    first, second = (
+        alb.data_token(sub, header={"exp": forms[header_exp]}, claims={"exp": forms[payload_exp]})
+        for sub in ("alice", "bob")
+    )
+    assert verify(auth, first)["sub"] == "alice"
+    assert header_of(second) in auth._data_headers
+    assert verify(auth, second)["sub"] == "bob"
+    with pytest.raises(MalformedTokenError, match="disagree"):
+        verify(auth, with_payload(second, exp=exp + 1))
+
+
+def test_verify_data_token_takes_any_bytes_and_holds_the_header_rules(
+    alb: FakeALB, clock: Clock
+) -> None:
+    auth = authenticator(alb, clock)
+    token = alb.data_token("alice")
+    for value in (token, token.encode(), bytearray(token.encode()), memoryview(token.encode())):
+        assert anyio.run(auth.verify_data_token, value)["sub"] == "alice"
+    with pytest.raises(HeaderError, match="several values"):
+        verify(auth, token.replace(".", ".,", 1))
+    with pytest.raises(HeaderError, match="too large"):
+        verify(auth, alb.data_token("alice", claims={"bio": "x" * 20_000}))
+    with pytest.raises(MalformedTokenError, match="ASCII"):
+        verify(auth, "é" + token)
+
+
+class Gate(httpx2.AsyncBaseTransport):
+    """Holds every key fetch until `opened` is set."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.opened = anyio.Event()
+        self.arrived = anyio.Event()
+        self.waiting = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.waiting += 1
+        self.arrived.set()
+        await self.opened.wait()
+        return await self.inner.handle_async_request(request)
+
+
+def gated(alb: FakeALB, clock: Clock) -> tuple[ALBAuthenticator, Gate]:
+    gate = Gate(alb.transport())
+    client = httpx2.AsyncClient(transport=gate)
+    return ALBAuthenticator(alb.config(cognito=False), http_client=client, clock=clock), gate
+
+
+def test_a_forgery_waiting_on_the_same_key_fetch_is_refused(alb: FakeALB, clock: Clock) -> None:
+    """A forged token with a genuine header arrives while the genuine token's key is being
+    fetched: the table is empty then, so it takes the full path and waits on the same fetch."""
+    auth, gate = gated(alb, clock)
+    genuine = alb.data_token("alice")
+    forged = alb.data_token("mallory", key=ec.generate_private_key(ec.SECP256R1()))
+    assert header_of(forged) == header_of(genuine)
+    outcomes: dict[str, object] = {}
+
+    async def attempt(name: str, token: str) -> None:
+        try:
+            outcomes[name] = (await auth.verify_data_token(token))["sub"]
+        except SignatureError as exc:
+            outcomes[name] = exc
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(attempt, "genuine", genuine)
+            tasks.start_soon(attempt, "forged", forged)
+            await gate.arrived.wait()
+            for _ in range(10):  # the forgery reaches the flight too
+                await anyio.lowlevel.checkpoint()
+            assert outcomes == {}  # both are waiting for the one key fetch
+            gate.opened.set()
+
+    anyio.run(scenario)
+    assert outcomes["genuine"] == "alice"
+    assert isinstance(outcomes["forged"], SignatureError)
+    assert gate.waiting == 1  # one fetch for both
+    assert list(auth._data_headers) == [header_of(genuine)]
+    with pytest.raises(SignatureError):
+        verify(auth, forged)  # and through the table

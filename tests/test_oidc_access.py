@@ -183,7 +183,11 @@ def test_a_missing_subject_claim_is_refused(alb: FakeALB, okta: FakeIdP, clock: 
 def test_without_a_subject_claim_any_users_token_is_accepted(alb: FakeALB, clock: Clock) -> None:
     idp = FakeIdP(subject_claim=None, clock=clock)
     token = idp.access_token("someone-else", scopes=["a"])
-    assert authenticate(make(alb, idp, clock), login(alb, token, "alice")).scopes == {"a"}
+    auth = make(alb, idp, clock)
+    assert authenticate(auth, login(alb, token, "alice")).scopes == {"a"}
+    # Unbound, a cached token serves any verified user, as a fresh verification would.
+    assert authenticate(auth, login(alb, token, "bob")).sub == "bob"
+    assert auth.access_tokens.hits == 1
 
 
 def test_a_sessions_access_token_is_verified_once(

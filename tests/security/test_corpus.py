@@ -116,6 +116,26 @@ def test_attack_is_refused_with_401_and_no_fetch(alb: FakeALB, attack: Attack) -
     assert new_fetches == 0, f"{attack.reason}: caused {new_fetches} fetch(es)"
 
 
+@pytest.mark.parametrize("attack", [pytest.param(attack, id=attack.name) for attack in ATTACKS])
+def test_attack_gets_the_same_answer_from_a_fresh_app(alb: FakeALB, attack: Attack) -> None:
+    """The test above refuses each attack after the victim's request, so an attack that keeps
+    the victim's header bytes meets a header the app has verified before. A fresh app has seen
+    no header: both must give the same answer."""
+
+    async def answer(warm: bool) -> tuple[int, str]:
+        app = protected(alb)
+        if warm:
+            assert (await call(app, asgi_headers(alb.headers("victim"))))[0] == 200
+        status, body = await call(app, attack.build(alb))
+        return status, body.get("error", "")
+
+    async def both() -> tuple[tuple[int, str], tuple[int, str]]:
+        return await answer(warm=True), await answer(warm=False)
+
+    warm, fresh = anyio.run(both)
+    assert warm == fresh, attack.reason
+
+
 def token_app(scene: Scene) -> ALBAuthMiddleware:
     app = Starlette(routes=[Route("/me", me)])
     client = scene.alb.http_client(scene.idp)

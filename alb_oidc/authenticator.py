@@ -42,7 +42,6 @@ from .tokens import (
     data_token_of,
     decode_access_token_unverified,
     names_at,
-    parse_data_token,
     parse_jwt,
     split_data_token,
     verify_data_signature,
@@ -70,7 +69,7 @@ _WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
 _WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
 _BEARER = b"bearer"
 _DUPLICATED = b"duplicated"  # compared by identity: no header value is this very object
-#: Data-token headers remembered by their exact bytes (see `ALBAuthenticator._known_data_token`).
+#: Data-token headers remembered by their exact bytes (see `ALBAuthenticator._data_token`).
 DATA_HEADERS_HELD = 64
 T = TypeVar("T")
 _CONTROL_TO_NUL = bytes(0 if byte < 0x20 or byte == 0x7F else byte for byte in range(256))
@@ -271,7 +270,7 @@ class ALBAuthenticator:
         self._groups_claim = config.groups_claim
         self._leeway = config.leeway
         # Header segments of data tokens that were verified, by their exact bytes, with their
-        # decoded header and the key that verified them; oldest first (see `_known_data_token`).
+        # decoded header and the key that verified them; oldest first (see `_data_token`).
         self._data_headers: dict[bytes, tuple[DataHeader, EllipticCurvePublicKey]] = {}
         # `authorization` is read only with bearer tokens configured: otherwise it is the app's.
         self._headers_read = (
@@ -284,8 +283,8 @@ class ALBAuthenticator:
         """The verified user, or None if the request carries no credentials alb-oidc reads.
 
         Raises an `AuthError` subclass for anything else. The data token is verified on every
-        request (the ALB signs a new one for each: see `_known_data_token` for the checks a
-        header seen before spares); an access token whose exact bytes were
+        request (the ALB signs a new one for each: see `_data_token` for the checks a header
+        seen before spares); an access token whose exact bytes were
         verified before is answered from the access-token cache, bound to this request's `sub`.
         A request without the ALB's headers may bring an `Authorization: Bearer` token when
         `ALBConfig.bearer` is set; the ALB's headers decide when both are present.
@@ -300,7 +299,9 @@ class ALBAuthenticator:
                 raise HeaderError("authentication header is duplicated")
             return await self._bearer_user(authorization)
         now = self._clock()
-        token = self._known_data_token(data, now) or await self._new_data_token(data, now)
+        token, checked = self._data_token(data, now)
+        if not checked:
+            await self._verify_new_header(token, now)
         sub = token.sub
         if identity is not None and identity != sub.encode():
             check_header_values(identity)  # a comma-joined or garbled value is a header error
@@ -339,7 +340,9 @@ class ALBAuthenticator:
                 except UnicodeEncodeError:
                     raise MalformedTokenError("token is not ASCII") from None
         now = self._clock()
-        token = self._known_data_token(raw, now) or await self._new_data_token(raw, now)
+        token, checked = self._data_token(raw, now)
+        if not checked:
+            await self._verify_new_header(token, now)
         return token.claims  # type: ignore[return-value]  # the parser made this dict
 
     async def verify_bearer_token(self, raw: bytes | str) -> ALBUser:
@@ -350,9 +353,9 @@ class ALBAuthenticator:
         token = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
         return await self._verify_bearer(self._bearer, token)
 
-    def _known_data_token(self, raw: bytes, now: float) -> DataToken | None:
-        """The verified data token `raw` if a token with the very same header bytes was verified
-        before; None for a header not seen yet (`_new_data_token` then verifies it in full).
+    def _data_token(self, raw: bytes, now: float) -> tuple[DataToken, bool]:
+        """Parse a data token, and verify it if its header bytes are those of a token verified
+        before (True); otherwise (False) `_verify_new_header` must verify it.
 
         The ALB's header holds `typ`, `kid`, `alg`, `iss`, `client`, `signer` and `exp` (the
         request's time + 120 s), so every token it signs in the same second with the same key
@@ -360,25 +363,26 @@ class ALBAuthenticator:
         `signer`, `kid`, `client`, configured `iss`) when first verified, and name the same key;
         what is left is everything that reads the payload, the signature or the clock.
         """
-        if len(raw) > MAX_HEADER_BYTES:
-            raise HeaderError("authentication header is too large")
-        try:
-            raw, segments = split_data_token(raw)
-            known = self._data_headers.get(segments[0])
-            if known is None:
-                return None
-            header, key = known
-            token = data_token_of(raw, segments, header)
-        except MalformedTokenError:
-            check_header_values(raw)  # a comma-joined or garbled header is reported as such
-            raise
+        token, key = _parse_header(raw, self._parse_data_token, MalformedTokenError)
+        if key is None:
+            return token, False
         check_payload_claims(token, leeway=self._leeway, now=now)
         verify_data_signature(token, key)
-        return token
+        return token, True
 
-    async def _new_data_token(self, raw: bytes, now: float) -> DataToken:
-        """Verify a data token in full (fetching its key if need be) and remember its header."""
-        token = _parse_header(raw, parse_data_token, MalformedTokenError)
+    def _parse_data_token(self, raw: bytes) -> tuple[DataToken, EllipticCurvePublicKey | None]:
+        """`parse_data_token`, with the header decoded once per remembered header bytes; the key
+        those bytes name, or None for a header not verified before."""
+        raw, segments = split_data_token(raw)
+        known = self._data_headers.get(segments[0])
+        if known is None:
+            return data_token_of(raw, segments), None
+        header, key = known
+        return data_token_of(raw, segments, header), key
+
+    async def _verify_new_header(self, token: DataToken, now: float) -> None:
+        """Verify a data token whose header is not remembered in full (fetching its key if need
+        be), then remember its header."""
         key = self._held_key(token, now) or await self._key_for(token, now)
         verify_data_signature(token, key)
         headers = self._data_headers
@@ -387,7 +391,6 @@ class ALBAuthenticator:
         signing_input = token.signing_input
         header = DataHeader(token.header, token.kid, token.signer, token.exp)
         headers[signing_input[: signing_input.index(b".")]] = (header, key)
-        return token
 
     def _held_key(self, token: DataToken, now: float) -> EllipticCurvePublicKey | None:
         """The key for a (`signer`, `kid`) pair that passed `check_data_token` before, after the

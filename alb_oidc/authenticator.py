@@ -68,6 +68,7 @@ _AUTH_HEADER_LENGTHS = frozenset(len(name) for name in _AUTH_HEADERS)
 _WITH_AUTHORIZATION = {**_AUTH_HEADERS, b"authorization": 3}
 _WITH_AUTHORIZATION_LENGTHS = frozenset(len(name) for name in _WITH_AUTHORIZATION)
 _BEARER = b"bearer"
+_COMMA = ord(",")  # `int in bytes` is one memchr
 _DUPLICATED = b"duplicated"  # compared by identity: no header value is this very object
 #: Data-token headers remembered by their exact bytes (see `ALBAuthenticator._data_token`).
 DATA_HEADERS_HELD = 64
@@ -122,7 +123,7 @@ def check_header_values(*values: bytes | None) -> None:
             continue
         if len(value) > MAX_HEADER_BYTES:
             raise HeaderError("authentication header is too large")
-        if b"," in value:
+        if _COMMA in value:
             raise HeaderError("authentication header holds several values")
         # Map every control character to NUL, then look for NUL: one C pass over the bytes.
         if b"\0" in value.translate(_CONTROL_TO_NUL):
@@ -367,12 +368,12 @@ class ALBAuthenticator:
         if len(raw) > MAX_HEADER_BYTES:
             raise HeaderError("authentication header is too large")
         try:
-            raw, segments = split_data_token(raw)
-            known = self._data_headers.get(segments[0])
+            parts = split_data_token(raw)
+            known = self._data_headers.get(parts[1])
             if known is None:
-                return data_token_of(raw, segments), False
+                return data_token_of(parts), False
             header, key = known
-            token = data_token_of(raw, segments, header)
+            token = data_token_of(parts, header)
         except MalformedTokenError:
             check_header_values(raw)  # a comma-joined or garbled header is reported as such
             raise

@@ -50,6 +50,7 @@ __all__ = [
     "AccessToken",
     "DataHeader",
     "DataToken",
+    "DataTokenParts",
     "PublicJWK",
     "access_token_kid",
     "bound_subject",
@@ -74,7 +75,7 @@ __all__ = [
 
 _loads = orjson.loads
 _PADDING = (b"", b"", b"==", b"=")
-_EQUALS = ord("=")
+_PLUS, _SLASH, _DOT, _EQUALS = b"+/.="  # byte values, for `in` and comparisons
 # The characters that may end a segment of length 4n+2 / 4n+3: those whose unused low bits are 0.
 # Anything else would let several strings decode to the same bytes.
 _CANONICAL_LAST = {2: frozenset(b"AQgw"), 3: frozenset(b"AEIMQUYcgkosw048")}
@@ -147,12 +148,14 @@ def _segment(segment: bytes) -> bytes:
         if remainder == 1 or segment[-1] not in _CANONICAL_LAST[remainder]:
             raise MalformedTokenError("token segment is not canonical base64url")
         segment += _PADDING[remainder]
-    elif segment[-1:] == b"=":
-        twice = segment[-2] == _EQUALS
-        if segment[-3 if twice else -2] not in _CANONICAL_LAST[2 if twice else 3]:
-            raise MalformedTokenError("token segment is not canonical base64url")
     elif not segment:
         raise MalformedTokenError("token segment is empty")
+    elif segment[-1] == _EQUALS:
+        if segment[-2] == _EQUALS:
+            if segment[-3] not in _CANONICAL_LAST[2]:
+                raise MalformedTokenError("token segment is not canonical base64url")
+        elif segment[-2] not in _CANONICAL_LAST[3]:
+            raise MalformedTokenError("token segment is not canonical base64url")
     try:
         # validate=True refuses anything outside the alphabet (with `-_` for `+/`) and padding
         # anywhere but at the end; `+` and `/`, which it would accept as aliases, are gone.
@@ -163,24 +166,34 @@ def _segment(segment: bytes) -> bytes:
 
 def parse_data_token(raw: bytes | str) -> DataToken:
     """Split and decode an `x-amzn-oidc-data` value; verifies nothing (`MalformedTokenError`)."""
-    raw, segments = split_data_token(raw)
-    return data_token_of(raw, segments)
+    return data_token_of(split_data_token(raw))
 
 
-def split_data_token(raw: bytes | str) -> tuple[bytes, list[bytes]]:
-    """The token as bytes, and its three segments (still encoded); `MalformedTokenError` for
-    anything but three segments of the base64url alphabet."""
+#: `split_data_token`'s output: the signing input (`header.payload`), then the header, payload
+#: and signature segments, all still base64url.
+DataTokenParts = tuple[bytes, bytes, bytes, bytes]
+
+
+def split_data_token(raw: bytes | str) -> DataTokenParts:
+    """The signing input and the three segments of a token (`DataTokenParts`);
+    `MalformedTokenError` for anything but three segments of the base64url alphabet."""
     if isinstance(raw, str):
         try:
             raw = raw.encode("ascii")
         except UnicodeEncodeError:
             raise MalformedTokenError("token is not ASCII") from None
-    if b"+" in raw or b"/" in raw:  # the standard alphabet's two: never in base64url
+    # Byte values, not one-byte strings: `int in bytes` is one memchr, `bytes in bytes` first
+    # tries to read its operand as an int and clears the error. `+` and `/` are the standard
+    # alphabet's, never base64url's.
+    if _PLUS in raw or _SLASH in raw:
         raise MalformedTokenError("token segment is not canonical base64url")
-    segments = raw.split(b".")
-    if len(segments) != 3:
+    # Partitioning (memchr) rather than `split` (a byte-by-byte loop), and the signing input
+    # comes out whole on the way.
+    signing_input, _, signature_segment = raw.rpartition(b".")
+    header_segment, dot, payload_segment = signing_input.partition(b".")
+    if not dot or _DOT in payload_segment:
         raise MalformedTokenError("token is not three base64url segments")
-    return raw, segments
+    return signing_input, header_segment, payload_segment, signature_segment
 
 
 class DataHeader(NamedTuple):
@@ -204,10 +217,10 @@ def parse_data_header(segment: bytes) -> DataHeader:
     return DataHeader(fields, kid, signer, _timestamp(fields.get("exp"), "header"))
 
 
-def data_token_of(raw: bytes, segments: list[bytes], header: DataHeader | None = None) -> DataToken:
+def data_token_of(parts: DataTokenParts, header: DataHeader | None = None) -> DataToken:
     """The `DataToken` of `split_data_token`'s output. `header` is the header segment already
     decoded (from a token with the very same header bytes), or None to decode it here."""
-    header_segment, payload_segment, signature_segment = segments
+    signing_input, header_segment, payload_segment, signature_segment = parts
     signature = _segment(signature_segment)
     if len(signature) != 64:
         raise MalformedTokenError("signature is not 64 bytes (r || s)")
@@ -225,7 +238,7 @@ def data_token_of(raw: bytes, segments: list[bytes], header: DataHeader | None =
     if type(sub) is not str or not sub:
         raise _missing("sub", "payload")
     return DataToken(
-        raw[: len(header_segment) + 1 + len(payload_segment)],
+        signing_input,
         signature,
         header.fields,
         claims,
@@ -360,13 +373,13 @@ def parse_jwt(
         raw = raw.encode("utf-8", "surrogatepass")
     if not raw.isascii():
         raise AccessTokenError(f"{label} is not ASCII")
-    segments = raw.split(b".")
-    if len(segments) != 3:
+    signing_input, _, signature_segment = raw.rpartition(b".")
+    header_segment, dot, payload_segment = signing_input.partition(b".")
+    if not dot or _DOT in payload_segment:
         raise AccessTokenError(f"{label} is not a JWT (an opaque token cannot be verified)")
     # `+` and `/` are the standard alphabet's, never base64url's; `=` is padding, which JWTs omit.
-    if b"+" in raw or b"/" in raw or b"=" in raw:
+    if _PLUS in raw or _SLASH in raw or _EQUALS in raw:
         raise AccessTokenError(f"{label} is malformed")
-    header_segment, payload_segment, signature_segment = segments
     try:
         header = _json_object(_segment(header_segment), "header")
     except MalformedTokenError:
@@ -386,9 +399,7 @@ def parse_jwt(
         signature = _segment(signature_segment)
     except MalformedTokenError:
         raise AccessTokenError(f"{label} is malformed") from None
-    return AccessToken(
-        raw[: len(header_segment) + 1 + len(payload_segment)], signature, header, claims, kid, alg
-    )
+    return AccessToken(signing_input, signature, header, claims, kid, alg)
 
 
 def parse_access_token(raw: bytes | str) -> AccessToken:

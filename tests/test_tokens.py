@@ -29,6 +29,8 @@ from alb_oidc.tokens import (
     check_data_token,
     decode_access_token_unverified,
     parse_data_token,
+    parse_jwt,
+    split_data_token,
     verify_access_token,
     verify_data_signature,
 )
@@ -138,6 +140,27 @@ GOOD_HEADER = {
 def test_structurally_broken_tokens_are_malformed(token: str, reason: str) -> None:
     with pytest.raises(MalformedTokenError):
         parse_data_token(token)
+
+
+@pytest.mark.parametrize(
+    "token", ["e30", "e30.e30", "e30.e30.AAAA.AAAA", "e30.e30.AAAA.", ".e30.e30.AAAA"]
+)
+def test_only_three_segments_make_a_token(token: str) -> None:
+    # Every segment here is valid base64url: the count alone decides, with its own message.
+    with pytest.raises(MalformedTokenError, match="not three base64url segments"):
+        split_data_token(token)
+    with pytest.raises(AccessTokenError, match="not a JWT"):
+        parse_jwt(token)
+
+
+def test_split_data_token_cuts_at_the_dots(alb: FakeALB) -> None:
+    raw = alb.data_token().encode()
+    signing_input, header, payload, signature = split_data_token(raw)
+    assert raw.split(b".") == [header, payload, signature]
+    assert signing_input == header + b"." + payload
+    assert parse_data_token(raw).signing_input == signing_input
+    access = alb.access_token()
+    assert parse_jwt(access).signing_input == access.rpartition(".")[0].encode()
 
 
 def _token(header: object, payload: object, signature: bytes = b"\x01" * 64) -> str:

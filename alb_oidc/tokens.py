@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 _loads = orjson.loads
+_tuple_new = tuple.__new__
 _PADDING = (b"", b"", b"==", b"=")
 _PLUS, _SLASH, _DOT, _EQUALS = b"+/.="  # byte values, for `in` and comparisons
 # The characters that may end a segment of length 4n+2 / 4n+3: those whose unused low bits are 0.
@@ -237,16 +238,10 @@ def data_token_of(parts: DataTokenParts, header: DataHeader | None = None) -> Da
     sub = claims.get("sub")
     if type(sub) is not str or not sub:
         raise _missing("sub", "payload")
-    return DataToken(
-        signing_input,
-        signature,
-        header.fields,
-        claims,
-        header.kid,
-        header.signer,
-        exp,
-        sub,
-    )
+    # The very object `DataToken(...)` makes, without its generated `__new__` (a Python function
+    # that costs more than the tuple itself, on every request).
+    fields = (signing_input, signature, header.fields, claims, header.kid, header.signer, exp, sub)
+    return _tuple_new(DataToken, fields)
 
 
 def check_data_token(token: DataToken, config: ALBConfig, *, now: float) -> str:

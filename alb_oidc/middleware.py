@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 
 import httpx2
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -22,6 +23,7 @@ from .errors import (
     error_payload,
     loggable,
 )
+from .user import ALBUser
 
 __all__ = ["CONFIG_SCOPE_KEY", "ALBAuthMiddleware", "ErrorHandler"]
 
@@ -111,7 +113,11 @@ class ALBAuthMiddleware:
             return
         scope[CONFIG_SCOPE_KEY] = self.config
         try:
-            user = await self.authenticator.authenticate(scope["headers"])
+            # `authenticate` without its coroutine: one fewer per request when nothing waits.
+            outcome = self.authenticator._authenticate(scope["headers"])
+            if type(outcome) is CoroutineType:
+                outcome = await outcome
+            user: ALBUser | None = outcome  # type: ignore[assignment]  # a coroutine was awaited
         except AuthError as exc:
             if not self.config.is_public(scope["path"]):
                 await self._refuse(scope, receive, send, exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from functools import partial
-from types import CoroutineType
+from types import CoroutineType, MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 import httpx2
@@ -477,10 +477,13 @@ class ALBAuthenticator:
     def _user(self, token: DataToken, grants: Grants) -> ALBUser:
         """The user of a verified data token: its claims (the userinfo) made deeply read-only,
         with `grants` and the groups of the userinfo's `groups_claim` when one is configured."""
-        try:
-            claims = freeze_claims(token.claims, owned=True)
-        except ClaimsTooDeepError as exc:
-            raise MalformedTokenError(f"token payload is malformed ({exc})") from None
+        if token.flat_claims:  # the usual userinfo: wrapping the freshly parsed dict is enough
+            claims: Mapping[str, Any] = MappingProxyType(token.claims)
+        else:
+            try:
+                claims = freeze_claims(token.claims, owned=True)
+            except ClaimsTooDeepError as exc:
+                raise MalformedTokenError(f"token payload is malformed ({exc})") from None
         if self._groups_claim is not None:
             grants = self._with_userinfo_groups(grants, claims)
         return verified_user(claims, grants)

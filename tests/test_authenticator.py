@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import anyio
 import pytest
 
@@ -16,6 +18,7 @@ from alb_oidc.authenticator import (
     extract_auth_headers,
 )
 from alb_oidc.testing import FakeALB
+from alb_oidc.tokens import parse_data_token
 
 from .conftest import Clock, asgi_headers
 
@@ -96,6 +99,41 @@ def test_identity_is_compared_as_utf8(alb: FakeALB, clock: Clock) -> None:
     auth = authenticator(alb, clock)
     user = anyio.run(auth.require, asgi_headers(alb.headers("zoë")))
     assert user.sub == "zoë"
+
+
+@pytest.mark.parametrize(
+    ("extra", "flat"),
+    [
+        ({"name": "Zoë", "age": 7, "ok": True, "ratio": 0.5}, True),
+        ({"roles": ["reader"], "address": {"country": "NL", "lines": ["a"]}}, False),
+        # Flat, but a brace or bracket in a string is enough for the bytes to say "not sure".
+        ({"note": "{not an object} [nor an array]"}, False),
+    ],
+)
+def test_the_users_claims_are_read_only_however_the_payload_looks(
+    alb: FakeALB, clock: Clock, extra: dict[str, object], flat: bool
+) -> None:
+    auth = authenticator(alb, clock)
+    headers = alb.headers("alice", claims=extra)
+    assert parse_data_token(headers["x-amzn-oidc-data"]).flat_claims is flat
+    user = anyio.run(auth.require, asgi_headers(headers))
+    assert user.claims == _frozen(dict(parse_data_token(headers["x-amzn-oidc-data"]).claims))
+    with pytest.raises(TypeError):
+        user.claims["sub"] = "mallory"  # type: ignore[index]
+    for value in user.claims.values():
+        assert type(value) in (str, int, float, bool, type(None), tuple, MappingProxyType)
+        if isinstance(value, tuple | MappingProxyType):
+            with pytest.raises((AttributeError, TypeError)):
+                value.append("x") if isinstance(value, tuple) else value.update(x=1)  # type: ignore[attr-defined]
+
+
+def _frozen(value: object) -> object:
+    """`value` as the user holds it: arrays as tuples (read-only mappings equal their dicts)."""
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return {name: _frozen(item) for name, item in value.items()}
+    return value
 
 
 def test_verify_data_token_returns_claims(alb: FakeALB, clock: Clock) -> None:

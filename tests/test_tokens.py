@@ -163,6 +163,47 @@ def test_split_data_token_cuts_at_the_dots(alb: FakeALB) -> None:
     assert parse_jwt(access).signing_input == access.rpartition(".")[0].encode()
 
 
+@pytest.mark.parametrize(
+    ("payload", "flat"),
+    [
+        (b'{"sub":"a","exp":1,"n":1.5,"ok":true,"x":null}', True),
+        (b'{"sub":"a","exp":1,"roles":["r"]}', False),
+        (b'{"sub":"a","exp":1,"address":{"c":"NL"}}', False),
+        (b'{"sub":"a","exp":1,"note":"{"}', False),
+        (b'{"sub":"a","exp":1,"note":"["}', False),
+        (b' {"sub":"a","exp":1}', False),  # whitespace before the object
+    ],
+)
+def test_flat_claims_is_read_from_the_payload_bytes(payload: bytes, flat: bool) -> None:
+    token = parse_data_token(f"{segment(GOOD_HEADER)}.{b64url(payload)}.{b64url(b'1' * 64)}")
+    assert token.flat_claims is flat
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@hypothesis.given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5))
+def test_flat_claims_is_true_exactly_for_flat_payloads_without_brackets_in_text(
+    extra: dict[str, object],
+) -> None:
+    claims = {**extra, "sub": "a", "exp": 1}
+    token = parse_data_token(_token(GOOD_HEADER, claims))
+    nested = any(isinstance(value, dict | list) for value in claims.values())
+    texts = [*claims, *(value for value in claims.values() if isinstance(value, str))]
+    brackets = any("{" in text or "[" in text for text in texts)
+    assert token.flat_claims is (not nested and not brackets)
+
+
 def _token(header: object, payload: object, signature: bytes = b"\x01" * 64) -> str:
     head = header if isinstance(header, str) else segment(header)
     body = payload if isinstance(payload, str) else segment(payload)

@@ -7,6 +7,10 @@ A "new" token is used exactly once in the whole run, by one contender, so no cac
 results can ever answer it; the floor verifies the very same bytes. A "known" access token is
 one the middleware has seen on an earlier request of the session, as behind a real ALB. A
 "repeated" request carries the same bytes every time (in new bytes objects, as a server makes).
+
+A middleware row is what the middleware adds to a request: each of its batches is paired with a
+batch of the same number of requests handed straight to the app (`bare_app`), and the pair's
+difference is what counts, as the load test compares servers with and without the middleware.
 """
 
 from __future__ import annotations
@@ -55,11 +59,17 @@ class Contender:
     call: Callable[[Any], object]
     note: str = ""
     samples: list[float] = field(default_factory=list)
+    #: Another contender whose batch times are subtracted from this one's, batch by batch (they
+    #: run back to back): the part of each call that is the harness's, not the code's.
+    baseline: Contender | None = None
 
     @property
     def us(self) -> float:
-        """Median microseconds per call."""
-        return statistics.median(self.samples)
+        """Median microseconds per call (less the baseline's, batch by batch, if any)."""
+        if self.baseline is None:
+            return statistics.median(self.samples)
+        pairs = zip(self.samples, self.baseline.samples, strict=True)
+        return statistics.median(mine - theirs for mine, theirs in pairs)
 
 
 def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> None:
@@ -121,6 +131,12 @@ async def _refused(message: Message) -> None:
     raise RuntimeError(f"the middleware refused a valid request: {message}")
 
 
+def bare_app(scope: Scope) -> object:
+    """What a server does for every request with or without a middleware, as the middleware
+    rows do it: a new scope, and the app's coroutine driven to its end."""
+    return run_now(_app(dict(scope), _receive, _refused))
+
+
 def middleware(tokens: TokenSet, warm: Iterable[int]) -> Callable[[Scope], object]:
     """`ALBAuthMiddleware` around an app that does nothing, with the ALB key (and the JWKS)
     fetched by serving one request of each user in `warm`; returns the call for one scope."""
@@ -170,13 +186,21 @@ def contenders(
     es_key = users.public_key
     rs_key = sessions.alb.pool_key.public_key()
     standard = data_only.standard[: data_only.count]
-    return [
+    bare = Contender(
+        report.BARE_APP,
+        "harness",
+        [_scope(users.headers(0)) for _ in range(requests)],
+        bare_app,
+        "subtracted from every middleware row: the server's part of each call",
+    )
+    rows = [
         Contender(
             report.STEADY,
             "production",
             [_scope(users.headers(user, data)) for user, data in stream],
             steady,
             f"{users.count} sessions, each request with a data token never seen before",
+            baseline=bare,
         ),
         Contender(
             report.DATA_ONLY,
@@ -184,6 +208,7 @@ def contenders(
             [_scope(data_only.headers(user, data)) for user, data in data_stream],
             middleware(data_only, range(data_only.count + 1)),
             "an IdP whose access token is opaque (e.g. Google): only the data token to verify",
+            baseline=bare,
         ),
         Contender(
             report.VERIFY,
@@ -205,6 +230,7 @@ def contenders(
             [_scope(sessions.headers(index)) for index in range(requests)],
             new_sessions,
             "a session's first request: its Cognito access token is new too",
+            baseline=bare,
         ),
         Contender(
             report.RS_FLOOR,
@@ -219,6 +245,7 @@ def contenders(
             [_scope(users.headers(0)) for _ in range(requests)],
             middleware(users, [0]),
             "identical bytes again: a retry, a dev emulator that reuses its tokens",
+            baseline=bare,
         ),
         Contender(
             report.REPEATED_DATA_ONLY,
@@ -226,6 +253,7 @@ def contenders(
             [_scope(data_only.headers(0)) for _ in range(requests)],
             middleware(data_only, [0]),
             "the same, without an access token",
+            baseline=bare,
         ),
         Contender(
             report.PYJWT,
@@ -234,11 +262,12 @@ def contenders(
             lambda token: jwt.decode(token, data_only.public_key, algorithms=["ES256"]),
             "the same claims as a standard (unpadded) JWT; no signer/client check, no cache",
         ),
-        *(_oidc(oidc_users, oidc_sessions, requests) if oidc_users and oidc_sessions else []),
+        *(_oidc(oidc_users, oidc_sessions, requests, bare) if oidc_users and oidc_sessions else []),
     ]
+    return [*rows, bare]
 
 
-def _oidc(users: TokenSet, sessions: TokenSet, requests: int) -> list[Contender]:
+def _oidc(users: TokenSet, sessions: TokenSet, requests: int, bare: Contender) -> list[Contender]:
     """The rows of another IdP (Okta-shaped access tokens) and of machine clients."""
     if sessions.count < requests:
         raise ValueError("every new session must be used once: too few sessions")
@@ -254,6 +283,7 @@ def _oidc(users: TokenSet, sessions: TokenSet, requests: int) -> list[Contender]
             [_scope(users.headers(user, data)) for user, data in stream],
             steady,
             "the same with an Okta-shaped access token (access_token=OIDCAccessTokenConfig)",
+            baseline=bare,
         ),
         Contender(
             report.BEARER_KNOWN,
@@ -261,6 +291,7 @@ def _oidc(users: TokenSet, sessions: TokenSet, requests: int) -> list[Contender]
             [_scope(headers) for headers in bearer_headers],
             steady,
             f"{users.count} machine clients, each with its bearer token (bearer=)",
+            baseline=bare,
         ),
         Contender(
             report.OIDC_NEW_SESSION,
@@ -268,5 +299,6 @@ def _oidc(users: TokenSet, sessions: TokenSet, requests: int) -> list[Contender]
             [_scope(sessions.headers(index)) for index in range(requests)],
             middleware(sessions, [sessions.count]),
             "a session's first request with an Okta-shaped access token",
+            baseline=bare,
         ),
     ]

@@ -413,7 +413,8 @@ def parse_jwt(
         signature = _segment(signature_segment)
     except MalformedTokenError:
         raise AccessTokenError(f"{label} is malformed") from None
-    return AccessToken(signing_input, signature, header, claims, kid, alg)
+    # Built like `DataToken` in `data_token_of`, without the generated `__new__`.
+    return _tuple_new(AccessToken, (signing_input, signature, header, claims, kid, alg))
 
 
 def parse_access_token(raw: bytes | str) -> AccessToken:

@@ -76,7 +76,10 @@ def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> N
     """Time every contender's items in batches, alternating contenders batch by batch.
 
     Each item is used once: the items are split into `rounds` runs of batches, with a garbage
-    collection (untimed) between rounds.
+    collection (untimed) between rounds. The order of the contenders turns by one at every
+    batch, so each follows each other as often: a batch pays for what the one before it left
+    in the caches (an ECDSA loop evicts the interpreter's data, a Python loop the curve tables),
+    and no contender always comes after the same one.
     """
     per_round = min(len(contender.items) for contender in contenders) // batch // rounds
     if per_round == 0:
@@ -86,7 +89,8 @@ def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> N
     try:
         for done in range(rounds):
             for index in range(done * per_round, (done + 1) * per_round):
-                for contender in contenders:
+                turn = index % len(contenders)
+                for contender in [*contenders[turn:], *contenders[:turn]]:
                     call = contender.call
                     chunk = contender.items[index * batch : (index + 1) * batch]
                     began = time.perf_counter_ns()

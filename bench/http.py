@@ -11,7 +11,8 @@ Each variant runs in its own uvicorn process (uvloop and httptools when installe
 log): `plain`, `passthrough` (a do-nothing middleware), `protected` (`ALBAuthMiddleware`), and
 `protected` again with two workers, and `floor`: the plain app behind a middleware that does
 one raw P-256 verification per request and nothing else, so the floor is also measured where
-the middleware runs (under uvicorn, with wrk on the other core). All get the same headers: the
+the middleware runs (under uvicorn, with wrk on the other core: a one-worker server is pinned to
+one CPU and wrk to the other, see `cpu_split`). All get the same headers: the
 ALB sends them whether the app reads them or not, and parsing them is the server's cost, not
 the middleware's. The variants alternate, several times, after a warm-up, and the median is
 reported.
@@ -93,8 +94,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """(the server's CPUs, wrk's CPUs) for a one-worker server: one CPU each, so the server has
+    a core of its own as in production (where the load comes from elsewhere) and the scheduler
+    does not move them onto each other between runs; None where that cannot be done."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, {cpus[-1]}) if len(cpus) >= 2 else None
+
+
+def _pinned(command: list[str], cpus: set[int] | None) -> list[str]:
+    """`command` run with `taskset` on `cpus` (it and every thread it starts), if given and
+    taskset is installed (util-linux)."""
+    taskset = shutil.which("taskset")
+    if cpus is None or taskset is None:
+        return command
+    return [taskset, "--cpu-list", ",".join(map(str, sorted(cpus))), *command]
+
+
 def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m uvicorn target` on a free loopback port; return it and its URL."""
+    """Start `python -m uvicorn target` on a free loopback port; return it and its URL. A
+    one-worker server runs on a CPU of its own (`cpu_split`)."""
+    split = cpu_split() if workers == 1 else None
     port = _free_port()
     command = [
         sys.executable,
@@ -110,7 +132,7 @@ def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Pop
         str(workers),
     ]
     env = {**os.environ, "ALB_OIDC_BENCH_SETUP": str(setup)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(_pinned(command, split[0] if split else None), cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -163,6 +185,7 @@ class _Wrk:
     threads: int
     connections: int
     positions: list[int]
+    cpus: set[int] | None = None  # where wrk runs (the CPU the server does not have)
 
     def run(self, url: str, seconds: float) -> Load:
         command = [
@@ -181,7 +204,11 @@ class _Wrk:
             *map(str, self.positions),
         ]
         output = subprocess.run(
-            command, capture_output=True, text=True, check=True, timeout=seconds + 120
+            _pinned(command, self.cpus),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 120,
         ).stdout
         positions = re.search(r"^pool positions: ([\d ]+)$", output, re.MULTILINE)
         if positions is None:
@@ -224,8 +251,17 @@ def measure(
             name: serve(target, folder / "setup.json", workers=workers)
             for name, (target, workers) in VARIANTS.items()
         }
+        split = cpu_split()
         clients = {
-            name: _Wrk(wrk, folder, threads, connections, [0] * threads) for name in VARIANTS
+            name: _Wrk(
+                wrk,
+                folder,
+                threads,
+                connections,
+                [0] * threads,
+                split[1] if split and workers == 1 else None,
+            )
+            for name, (_, workers) in VARIANTS.items()
         }
         try:
             # The warm-up fetches the keys, and gives a second worker time to start.

@@ -395,7 +395,10 @@ class Result:
                 "threads its own slice, each run going on where the last one stopped, so a "
                 f"token comes back only after about {method.get('pool'):,} other requests. "
                 "uvicorn runs one worker (two in the last row) with uvloop and httptools and no "
-                f"access log; wrk keeps {method.get('connections')} connections open. The "
+                f"access log; wrk keeps {method.get('connections')} connections open. A "
+                "one-worker server has a CPU to itself and wrk the other (`taskset`), as a "
+                "production server has its core while the load comes from elsewhere; two "
+                "workers share both CPUs with wrk. The "
                 f"variants alternate, {method.get('runs')} runs of {method.get('seconds')} s each "
                 "after a warm-up, and each figure is the median."
             )

@@ -372,8 +372,10 @@ class Result:
             "access token, served once before timing starts. Each contender then handles "
             f"{method.get('requests'):,} requests in batches of {method.get('batch')}, "
             f"contenders taking turns batch by batch over {method.get('rounds')} rounds, so a "
-            "slow spell of the shared machine hits them all alike; a figure is the median of "
-            "the per-request means of its batches. Every new token is used exactly once, so no "
+            "slow spell of the shared machine hits them all alike, in an order that turns by one "
+            "every batch, so that none always follows the same one (a batch pays for what the "
+            "one before it left in the CPU's caches); a figure is the median of the per-request "
+            "means of its batches. Every new token is used exactly once, so no "
             "cache of verified results can answer it, and the floor verifies the very same "
             "bytes. Request headers are new bytes objects every time, as a server makes them.",
             "- **The whole middleware.** The middleware rows call `ALBAuthMiddleware` with an "

@@ -302,9 +302,11 @@ class ALBAuthenticator:
         """`authenticate`, without a coroutine of its own: the user (or None), or, when a key or
         a token must be fetched or verified in full first, a coroutine the caller awaits for it.
 
-        A request whose data-token header and access token were seen before (every request of
-        a session but its first, and the first of each second) never waits for anything, and a
-        coroutine per request is a measurable share of the middleware's cost.
+        Most requests wait for nothing (a data-token header seen before and an access token in
+        the cache: all but a session's first request and the first request of each second), and
+        a coroutine per request is a measurable share of the middleware's cost.
+        `ALBAuthMiddleware`, which builds its own authenticator, calls this directly, so it and
+        `authenticate` take one path.
         """
         data, access, identity, authorization = _find_headers(headers, *self._headers_read)
         if data is None:

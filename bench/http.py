@@ -96,8 +96,9 @@ def _free_port() -> int:
 
 def cpu_split() -> tuple[set[int], set[int]] | None:
     """(the server's CPUs, wrk's CPUs) for a one-worker server: one CPU each, so the server has
-    a core of its own as in production (where the load comes from elsewhere) and the scheduler
-    does not move them onto each other between runs; None where that cannot be done."""
+    a CPU of its own as in production (where the load comes from elsewhere) and the scheduler
+    does not move them onto each other between runs; None where that cannot be done. (On a
+    virtual machine two CPUs may be two threads of one core.)"""
     if not hasattr(os, "sched_getaffinity"):
         return None
     cpus = sorted(os.sched_getaffinity(0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import statistics
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -59,8 +60,8 @@ class Contender:
     call: Callable[[Any], object]
     note: str = ""
     samples: list[float] = field(default_factory=list)
-    #: Another contender whose batch times are subtracted from this one's, batch by batch (they
-    #: run back to back): the part of each call that is the harness's, not the code's.
+    #: Another contender whose batch times are subtracted from this one's, batch by batch (each
+    #: pair in the same turn of `interleave`): the part of each call that is the harness's.
     baseline: Contender | None = None
 
     @property
@@ -72,25 +73,29 @@ class Contender:
         return statistics.median(mine - theirs for mine, theirs in pairs)
 
 
+#: The seed of the contenders' order in `interleave`.
+ORDER_SEED = 20261121
+
+
 def interleave(contenders: Sequence[Contender], *, batch: int, rounds: int) -> None:
     """Time every contender's items in batches, alternating contenders batch by batch.
 
     Each item is used once: the items are split into `rounds` runs of batches, with a garbage
-    collection (untimed) between rounds. The order of the contenders turns by one at every
-    batch, so each follows each other as often: a batch pays for what the one before it left
-    in the caches (an ECDSA loop evicts the interpreter's data, a Python loop the curve tables),
-    and no contender always comes after the same one.
+    collection (untimed) between rounds. The contenders run in a new random order at every
+    batch (seeded, so a run can be repeated): a batch pays for what the batch before it left in
+    the caches (an ECDSA loop evicts the interpreter's data, a Python loop the curve's tables),
+    and in any fixed order, turned or not, a contender would nearly always follow the same one.
     """
     per_round = min(len(contender.items) for contender in contenders) // batch // rounds
     if per_round == 0:
         raise ValueError("fewer items than one batch per round")
+    shuffle = random.Random(ORDER_SEED).sample  # noqa: S311 - an order, not a secret
     enabled = gc.isenabled()
     gc.disable()
     try:
         for done in range(rounds):
             for index in range(done * per_round, (done + 1) * per_round):
-                turn = index % len(contenders)
-                for contender in [*contenders[turn:], *contenders[:turn]]:
+                for contender in shuffle(contenders, len(contenders)):
                     call = contender.call
                     chunk = contender.items[index * batch : (index + 1) * batch]
                     began = time.perf_counter_ns()

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
-from types import MappingProxyType
+import json
+from collections.abc import Coroutine
+from types import CoroutineType, MappingProxyType
+from typing import Any
 
 import anyio
 import pytest
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from alb_oidc import (
     AccessTokenError,
     ALBAuthenticator,
+    ALBAuthMiddleware,
+    ALBUser,
     AuthError,
     HeaderError,
     MissingTokenError,
@@ -17,10 +24,10 @@ from alb_oidc.authenticator import (
     check_header_values,
     extract_auth_headers,
 )
-from alb_oidc.testing import FakeALB
+from alb_oidc.testing import FakeALB, FakeIdP
 from alb_oidc.tokens import parse_data_token
 
-from .conftest import Clock, asgi_headers
+from .conftest import Clock, asgi_get, asgi_headers
 
 DATA, ACCESS, IDENTITY = b"x-amzn-oidc-data", b"x-amzn-oidc-accesstoken", b"x-amzn-oidc-identity"
 
@@ -178,3 +185,70 @@ def test_without_cognito_the_access_header_is_still_checked(
     with pytest.raises(AuthError) as caught:
         anyio.run(authenticator.authenticate, headers)
     assert caught.value.code == code
+
+
+def test_most_requests_are_answered_without_a_coroutine(alb: FakeALB, clock: Clock) -> None:
+    auth = authenticator(alb, clock)
+
+    def outcome(sub: str, access: str) -> object:
+        headers = {"x-amzn-oidc-data": alb.data_token(sub), "x-amzn-oidc-accesstoken": access}
+        return auth._authenticate(asgi_headers(headers))
+
+    async def finish(pending: Coroutine[Any, Any, ALBUser]) -> ALBUser:
+        return await pending
+
+    alice, bob = alb.access_token("alice"), alb.access_token("bob")
+    first = outcome("alice", alice)  # a header never seen, an access token never seen
+    assert isinstance(first, CoroutineType)
+    assert anyio.run(finish, first).sub == "alice"
+    again = outcome("alice", alice)  # a new data token, its header and the access token known
+    assert isinstance(again, ALBUser)
+    assert again.sub == "alice"
+    other = outcome("bob", bob)  # the same second's header, another session's first request
+    assert isinstance(other, CoroutineType)
+    assert anyio.run(finish, other).sub == "bob"
+    clock.advance(1)  # the next second: a new header to verify in full, once
+    later = outcome("bob", bob)
+    assert isinstance(later, CoroutineType)
+    assert anyio.run(finish, later).sub == "bob"
+    assert isinstance(outcome("alice", alice), ALBUser)
+
+
+def test_the_middleware_and_authenticate_give_the_same_answers(alb: FakeALB, clock: Clock) -> None:
+    """Every path (header new or known, access token new, cached or bad, bearer) through both
+    entry points: the same users, the same refusals."""
+
+    async def show(scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope["user"]
+        body = [user.sub, sorted(scope["auth"].scopes), dict(user.claims)]
+        await JSONResponse(body)(scope, receive, send)
+
+    idp = FakeIdP(issuer="https://idp.example.com", clock=clock)
+    config = alb.config(bearer=idp.config())
+    auth = ALBAuthenticator(config, http_client=alb.http_client(idp), clock=clock)
+    app = ALBAuthMiddleware(show, config, http_client=alb.http_client(idp), clock=clock)
+    alice, bob = alb.access_token("alice", scopes=["b", "a"]), alb.access_token("bob")
+    requests: list[dict[str, str]] = []
+    for _ in range(2):  # each second: a new header, then a known one
+        for sub, access in (("alice", alice), ("bob", bob), ("alice", alice), ("bob", alice)):
+            requests.append(
+                {"x-amzn-oidc-data": alb.data_token(sub), "x-amzn-oidc-accesstoken": access}
+            )
+        requests.append({"authorization": f"Bearer {idp.bearer_token('machine')}"})
+        clock.advance(1)
+    clock.advance(-2)
+    outcomes: list[object] = []
+    for values in requests:
+        headers = asgi_headers(values)
+        try:
+            user = anyio.run(auth.authenticate, headers)
+            expected: object = [user.sub, list(user.sorted_scopes), dict(user.claims)]
+        except AuthError as exc:
+            expected = exc.code
+        status, body = anyio.run(asgi_get, app, "/", headers)
+        got = json.loads(body)
+        assert (got if status == 200 else got["error"]) == expected
+        outcomes.append(expected if isinstance(expected, str) else expected[0])  # type: ignore[index]
+        clock.advance(0.5)
+    # Bob with Alice's access token is refused; everything else gets its user.
+    assert outcomes == ["alice", "bob", "alice", "identity_mismatch", "machine"] * 2

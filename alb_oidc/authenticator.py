@@ -407,7 +407,8 @@ class ALBAuthenticator:
         `signer`, `kid`, `client`, configured `iss`) when first verified, and name the same key;
         what is left is everything that reads the payload, the signature or the clock.
         """
-        # `_parse_header`'s rules, written out: this runs on every request, one call level less.
+        # `_parse_header`'s rules, written out: through it (and a parse function of its own) this
+        # path measured about 150 ns a request slower, and it runs on every request.
         if len(raw) > MAX_HEADER_BYTES:
             raise HeaderError("authentication header is too large")
         try:

@@ -194,12 +194,20 @@ def split_data_token(raw: bytes | str) -> DataTokenParts:
     # alphabet's, never base64url's.
     if _PLUS in raw or _SLASH in raw:
         raise MalformedTokenError("token segment is not canonical base64url")
-    # Partitioning (memchr) rather than `split` (a byte-by-byte loop), and the signing input
-    # comes out whole on the way.
+    parts = _three_segments(raw)
+    if parts is None:
+        raise MalformedTokenError("token is not three base64url segments")
+    return parts
+
+
+def _three_segments(raw: bytes) -> DataTokenParts | None:
+    """The signing input and the three segments of a JWT, or None unless there are exactly
+    three. Partitioning (memchr) rather than `split` (a byte-by-byte loop), and the signing
+    input comes out whole on the way."""
     signing_input, _, signature_segment = raw.rpartition(b".")
     header_segment, dot, payload_segment = signing_input.partition(b".")
     if not dot or _DOT in payload_segment:
-        raise MalformedTokenError("token is not three base64url segments")
+        return None
     return signing_input, header_segment, payload_segment, signature_segment
 
 
@@ -387,10 +395,10 @@ def parse_jwt(
         raw = raw.encode("utf-8", "surrogatepass")
     if not raw.isascii():
         raise AccessTokenError(f"{label} is not ASCII")
-    signing_input, _, signature_segment = raw.rpartition(b".")
-    header_segment, dot, payload_segment = signing_input.partition(b".")
-    if not dot or _DOT in payload_segment:
+    parts = _three_segments(raw)
+    if parts is None:
         raise AccessTokenError(f"{label} is not a JWT (an opaque token cannot be verified)")
+    signing_input, header_segment, payload_segment, signature_segment = parts
     # `+` and `/` are the standard alphabet's, never base64url's; `=` is padding, which JWTs omit.
     if _PLUS in raw or _SLASH in raw or _EQUALS in raw:
         raise AccessTokenError(f"{label} is malformed")

@@ -114,10 +114,11 @@ def _pinned(command: list[str], cpus: set[int] | None) -> list[str]:
     return [taskset, "--cpu-list", ",".join(map(str, sorted(cpus))), *command]
 
 
-def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `python -m uvicorn target` on a free loopback port; return it and its URL. A
-    one-worker server runs on a CPU of its own (`cpu_split`)."""
-    split = cpu_split() if workers == 1 else None
+def serve(
+    target: str, setup: Path, *, workers: int = 1, cpus: set[int] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `python -m uvicorn target` on a free loopback port, on `cpus` if given; return it
+    and its URL."""
     port = _free_port()
     command = [
         sys.executable,
@@ -133,7 +134,7 @@ def serve(target: str, setup: Path, *, workers: int = 1) -> tuple[subprocess.Pop
         str(workers),
     ]
     env = {**os.environ, "ALB_OIDC_BENCH_SETUP": str(setup)}
-    process = subprocess.Popen(_pinned(command, split[0] if split else None), cwd=ROOT, env=env)
+    process = subprocess.Popen(_pinned(command, cpus), cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -248,21 +249,19 @@ def measure(
         folder = Path(temporary)
         write_setup(tokens, folder / "setup.json")
         write_pool(tokens, folder, pool)
+        # A one-worker server on a CPU of its own and wrk on another; two workers share all.
+        split = cpu_split()
+        pinned = {
+            name: split if split and workers == 1 else (None, None)
+            for name, (_, workers) in VARIANTS.items()
+        }
         servers = {
-            name: serve(target, folder / "setup.json", workers=workers)
+            name: serve(target, folder / "setup.json", workers=workers, cpus=pinned[name][0])
             for name, (target, workers) in VARIANTS.items()
         }
-        split = cpu_split()
         clients = {
-            name: _Wrk(
-                wrk,
-                folder,
-                threads,
-                connections,
-                [0] * threads,
-                split[1] if split and workers == 1 else None,
-            )
-            for name, (_, workers) in VARIANTS.items()
+            name: _Wrk(wrk, folder, threads, connections, [0] * threads, pinned[name][1])
+            for name in VARIANTS
         }
         try:
             # The warm-up fetches the keys, and gives a second worker time to start.

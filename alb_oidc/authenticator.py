@@ -34,8 +34,10 @@ from .errors import (
 from .keys import ALBKeySource, CognitoJWKS, HTTPFetcher, JWKSSource, idp_jwks
 from .tokens import (
     AccessPolicy,
+    AccessToken,
     DataHeader,
     DataToken,
+    PublicJWK,
     bound_subject,
     check_data_token,
     check_payload_claims,
@@ -48,7 +50,15 @@ from .tokens import (
     verify_data_signature,
     verify_jwt,
 )
-from .user import NO_GRANTS, ALBUser, ClaimsTooDeepError, Grants, freeze_claims, verified_user
+from .user import (
+    NO_GRANTS,
+    ALBUser,
+    ClaimsTooDeepError,
+    Grants,
+    freeze_claims,
+    verified_grants,
+    verified_user,
+)
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -184,9 +194,33 @@ class _TokenVerifier:
     async def verify(self, raw: bytes, now: float, sub: str | None) -> _VerifiedAccess:
         """Verify `raw` in full (its signature, claims and, given the request's verified `sub`,
         the subject binding), cache the result, and return it."""
-        policy = self.policy
+        verified = self.check(raw, now, sub)
+        if type(verified) is CoroutineType:
+            return await verified  # type: ignore[no-any-return]
+        return verified  # type: ignore[return-value]
+
+    def check(
+        self, raw: bytes, now: float, sub: str | None
+    ) -> _VerifiedAccess | Coroutine[Any, Any, _VerifiedAccess]:
+        """`verify` without a coroutine of its own when the JWKS holds the token's key (all but
+        the first token of a `kid`); else a coroutine that fetches the key, for the caller to
+        await."""
         token = _parse_header(raw, self._parse, AccessTokenError)
-        jwk = self.jwks.held(token.kid) or await self.jwks.get(token.kid, label=policy.label)
+        jwk = self.jwks.held(token.kid)
+        if jwk is None:
+            return self._verify_fetching(token, raw, now, sub)
+        return self._verified(token, jwk, raw, now, sub)
+
+    async def _verify_fetching(
+        self, token: AccessToken, raw: bytes, now: float, sub: str | None
+    ) -> _VerifiedAccess:
+        jwk = await self.jwks.get(token.kid, label=self.policy.label)
+        return self._verified(token, jwk, raw, now, sub)
+
+    def _verified(
+        self, token: AccessToken, jwk: PublicJWK, raw: bytes, now: float, sub: str | None
+    ) -> _VerifiedAccess:
+        policy = self.policy
         claims = verify_jwt(token, jwk.key, policy, now=now, leeway=self._leeway, key_alg=jwk.alg)
         if self._bearer:
             subject = claims.get("sub")
@@ -197,10 +231,10 @@ class _TokenVerifier:
             self.check_subject(subject, sub)
         label = policy.label
         try:
-            grants = Grants.of(
-                claims,
-                scopes=names_at(claims, policy.scopes_claim, label=label),
-                groups=names_at(claims, policy.groups_claim, label=label),
+            grants = verified_grants(
+                claims,  # type: ignore[arg-type]  # the dict the parser made, held by nobody else
+                names_at(claims, policy.scopes_claim, label=label),
+                names_at(claims, policy.groups_claim, label=label),
                 bearer=self._bearer,
             )
         except ClaimsTooDeepError as exc:
@@ -349,17 +383,20 @@ class ALBAuthenticator:
         if access is None:
             raise AccessTokenError("x-amzn-oidc-accesstoken is required but missing")
         verified = verifier.cache.get(access, now)
-        if verified is None:
-            return self._new_access_user(verifier, token, access, now)
+        if verified is None:  # verified in full (the subject binding too), then cached
+            checked = verifier.check(access, now, sub)
+            if type(checked) is CoroutineType:
+                return self._user_once_fetched(token, checked)
+            return self._user(token, checked.grants)  # type: ignore[union-attr]  # the result
         if verified.sub != sub:
             verifier.check_subject(verified.sub, sub)
         return self._user(token, verified.grants)
 
-    async def _new_access_user(
-        self, verifier: _TokenVerifier, token: DataToken, access: bytes, now: float
+    async def _user_once_fetched(
+        self, token: DataToken, verifying: Coroutine[Any, Any, _VerifiedAccess]
     ) -> ALBUser:
-        """The user of a verified data token whose access token is verified here in full."""
-        verified = await verifier.verify(access, now, token.sub)
+        """The user of a verified data token whose access token's key had to be fetched."""
+        verified = await verifying
         return self._user(token, verified.grants)
 
     async def require(self, headers: Iterable[tuple[bytes, bytes]]) -> ALBUser:

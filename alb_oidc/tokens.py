@@ -22,6 +22,7 @@ import binascii
 import math
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jwt
@@ -382,6 +383,13 @@ class PublicJWK(NamedTuple):
     alg: str | None
 
 
+#: How many decoded JWT headers `parse_jwt` remembers. An IdP signs every token with one of a few
+#: keys, so its tokens' header bytes are one of a few strings; decoding one again is a pure
+#: function of those bytes, and is skipped. Any header bytes may be sent, hence the bound.
+JWT_HEADERS_HELD = 64
+_JWT_HEADERS: dict[bytes, Mapping[str, Any]] = {}
+
+
 def parse_jwt(
     raw: bytes | str, *, algorithms: frozenset[str] = _RS256_ONLY, label: str = "access token"
 ) -> AccessToken:
@@ -402,10 +410,15 @@ def parse_jwt(
     # `+` and `/` are the standard alphabet's, never base64url's; `=` is padding, which JWTs omit.
     if _PLUS in raw or _SLASH in raw or _EQUALS in raw:
         raise AccessTokenError(f"{label} is malformed")
-    try:
-        header = _json_object(_segment(header_segment), "header")
-    except MalformedTokenError:
-        raise AccessTokenError(f"{label} is not a JWT") from None
+    header = _JWT_HEADERS.get(header_segment)
+    if header is None:
+        try:
+            header = MappingProxyType(_json_object(_segment(header_segment), "header"))
+        except MalformedTokenError:
+            raise AccessTokenError(f"{label} is not a JWT") from None
+        if len(_JWT_HEADERS) >= JWT_HEADERS_HELD:
+            _JWT_HEADERS.pop(next(iter(_JWT_HEADERS), b""), None)  # the oldest
+        _JWT_HEADERS[header_segment] = header
     alg = header.get("alg")
     if type(alg) is not str or alg not in algorithms:
         # The value itself is not quoted: it is the token's, and messages never hold a token's.
@@ -578,12 +591,15 @@ def check_jwt_claims(
     if policy.token_use is not None and claims.get("token_use") != policy.token_use:
         raise AccessTokenError(f"{label} is not an access token (`token_use`)")
     if policy.client_ids is not None:
-        name = next((name for name in policy.client_claims if name in claims), None)
-        client_id = None if name is None else claims[name]
+        # The first of `client_claims` the token has names its client (a loop, not a generator:
+        # this runs once per new access token, and a generator costs more than the search).
+        name, client_id = policy.client_claims[0], None
+        for claim in policy.client_claims:
+            if claim in claims:
+                name, client_id = claim, claims[claim]
+                break
         if type(client_id) is not str or client_id not in policy.client_ids:
-            raise AccessTokenError(
-                f"{label} `{name or policy.client_claims[0]}` is not a configured client id"
-            )
+            raise AccessTokenError(f"{label} `{name}` is not a configured client id")
     if policy.audiences is not None:
         aud = claims.get("aud")
         audiences = policy.audiences
@@ -641,6 +657,9 @@ def claim_at(claims: Mapping[str, Any], path: str, *, label: str = "access token
     return found
 
 
+_STR_ONLY = frozenset({str})
+
+
 def names_at(claims: Mapping[str, Any], path: str | None, *, label: str) -> frozenset[str]:
     """The names (scopes, groups) at `path`: a space-separated string or a list of strings.
 
@@ -654,7 +673,7 @@ def names_at(claims: Mapping[str, Any], path: str | None, *, label: str) -> froz
         return frozenset()
     if type(value) is str:
         return frozenset(value.split())
-    if isinstance(value, list | tuple) and all(type(item) is str for item in value):
+    if isinstance(value, list | tuple) and _STR_ONLY.issuperset(map(type, value)):
         return frozenset(value)
     raise AccessTokenError(f"{label} `{path}` is not a string or a list of strings")
 

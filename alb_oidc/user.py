@@ -74,6 +74,17 @@ class Grants(NamedTuple):
 NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
 
 
+def verified_grants(
+    claims: dict[str, Any], scopes: frozenset[str], groups: frozenset[str], *, bearer: bool
+) -> Grants:
+    """The authenticator's constructor of `Grants` for a verified token: `claims` is the dict
+    just parsed from it, which nothing else holds (frozen without a copy when flat), and
+    `scopes` and `groups` are frozensets already. Built without NamedTuple's generated
+    `__new__`, like the tokens."""
+    frozen = freeze_claims(claims, owned=True)
+    return _tuple_new(Grants, (frozen, scopes, groups, tuple(sorted(scopes)), True, bearer))
+
+
 def _frozen(value: Any, depth: int) -> Any:
     """`value` read-only all the way down: JSON objects become read-only mappings and arrays
     tuples; sets (which JSON cannot hold, but a caller might) become frozensets."""
@@ -319,5 +330,6 @@ class ALBUser(BaseUser):
 
 
 _new_user = object.__new__
+_tuple_new = tuple.__new__
 _set_claims = ALBUser.__dict__["_claims"].__set__
 _set_grants = ALBUser.__dict__["_grants"].__set__

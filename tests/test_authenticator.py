@@ -197,21 +197,32 @@ def test_most_requests_are_answered_without_a_coroutine(alb: FakeALB, clock: Clo
     async def finish(pending: Coroutine[Any, Any, ALBUser]) -> ALBUser:
         return await pending
 
-    alice, bob = alb.access_token("alice"), alb.access_token("bob")
+    alice, bob, carol = (alb.access_token(name) for name in ("alice", "bob", "carol"))
     first = outcome("alice", alice)  # a header never seen, an access token never seen
     assert isinstance(first, CoroutineType)
     assert anyio.run(finish, first).sub == "alice"
     again = outcome("alice", alice)  # a new data token, its header and the access token known
     assert isinstance(again, ALBUser)
     assert again.sub == "alice"
-    other = outcome("bob", bob)  # the same second's header, another session's first request
-    assert isinstance(other, CoroutineType)
-    assert anyio.run(finish, other).sub == "bob"
+    # The same second's header, another session's first request: its access token is verified
+    # in full at once, with the JWKS key already held.
+    other = outcome("bob", bob)
+    assert isinstance(other, ALBUser)
+    assert other.sub == "bob"
+    assert auth._access is not None
+    assert auth._access.cache.get(bob.encode(), clock()) is not None
     clock.advance(1)  # the next second: a new header to verify in full, once
     later = outcome("bob", bob)
     assert isinstance(later, CoroutineType)
     assert anyio.run(finish, later).sub == "bob"
     assert isinstance(outcome("alice", alice), ALBUser)
+    # A session's first request when the access token's key is not held (here: as if the
+    # JWKS had gone stale) waits for the key, then verifies the token.
+    auth._access.jwks._fetched_at = None
+    waits = outcome("carol", carol)
+    assert isinstance(waits, CoroutineType)
+    assert anyio.run(finish, waits).sub == "carol"
+    assert auth._access.cache.get(carol.encode(), clock()) is not None
 
 
 def test_the_middleware_and_authenticate_give_the_same_answers(alb: FakeALB, clock: Clock) -> None:

@@ -22,7 +22,9 @@ from alb_oidc import (
     UntrustedSignerError,
 )
 from alb_oidc.testing import FakeALB, b64url, sign_es256
+from alb_oidc import tokens
 from alb_oidc.tokens import (
+    JWT_HEADERS_HELD,
     _der_signature,
     _segment,
     access_token_kid,
@@ -491,6 +493,44 @@ def test_access_token_header_must_be_rs256_with_a_kid(header: dict, reason: str)
     token = f"{b64url(json.dumps(header).encode(), padded=False)}.e30.c2ln"
     with pytest.raises(AccessTokenError):
         access_token_kid(token)
+
+
+def _jwt(header: dict, payload: bytes = b"e30") -> bytes:
+    return b64url(json.dumps(header).encode(), padded=False).encode() + b"." + payload + b".c2ln"
+
+
+def test_a_remembered_jwt_header_is_still_checked_against_each_caller() -> None:
+    """`parse_jwt` decodes a header's bytes once, but every call checks `alg` and `kid`
+    against its own configuration, and the header it returns is read-only (it is shared)."""
+    token = _jwt({"alg": "RS256", "kid": "k1"})
+    parsed = parse_jwt(token)
+    assert (parsed.alg, parsed.kid) == ("RS256", "k1")
+    assert parse_jwt(token).header is parsed.header
+    with pytest.raises(TypeError):
+        parsed.header["alg"] = "none"  # type: ignore[index]
+    with pytest.raises(AccessTokenError, match="not one of the configured algorithms"):
+        parse_jwt(token, algorithms=frozenset({"ES256"}))
+    assert parse_jwt(token, algorithms=frozenset({"ES256", "RS256"})).alg == "RS256"
+
+
+def test_jwt_headers_are_remembered_by_their_exact_bytes_and_bounded() -> None:
+    kids = [f"kid-{index}" for index in range(JWT_HEADERS_HELD + 20)]
+    for kid in kids:
+        assert parse_jwt(_jwt({"alg": "RS256", "kid": kid})).kid == kid
+    assert len(tokens._JWT_HEADERS) <= JWT_HEADERS_HELD
+    # The same JSON with one byte more (a space) is other bytes: decoded on its own.
+    spaced = b64url(b'{"alg": "RS256", "kid":"other"}', padded=False).encode() + b".e30.c2ln"
+    assert parse_jwt(spaced).kid == "other"
+    assert parse_jwt(_jwt({"alg": "RS256", "kid": kids[-1]})).kid == kids[-1]
+
+
+def test_a_header_that_fails_to_decode_is_never_remembered() -> None:
+    for segment in (b"bm90IGpzb24", b"WzFd", b"e30ab"):  # not JSON, an array, not base64url
+        token = segment + b".e30.c2ln"
+        for _ in range(2):
+            with pytest.raises(AccessTokenError, match="not a JWT"):
+                parse_jwt(token)
+        assert segment not in tokens._JWT_HEADERS
 
 
 @pytest.mark.parametrize("token", ["opaque-token", "a.b", "", "....", "e30.e30"])

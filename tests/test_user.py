@@ -4,6 +4,7 @@ import pytest
 from starlette.authentication import BaseUser
 
 from alb_oidc import ALBUser
+from alb_oidc.user import Grants, verified_grants
 
 
 def test_properties_from_cognito_style_claims() -> None:
@@ -140,3 +141,27 @@ def test_containers_json_cannot_hold_are_frozen_too() -> None:
     assert user.claims["tags"] == frozenset({"a"})
     assert user.claims["raw"] == b"x"
     assert user.claims["names"] == ("n",)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "u", "scope": "b a", "exp": 1},  # flat: wrapped as it is
+        {"sub": "u", "cognito:groups": ["staff"], "ext": {"tier": [1, {"x": 2}]}},  # nested
+    ],
+)
+def test_verified_grants_are_the_grants_of_the_same_claims(claims: dict) -> None:
+    """The authenticator's constructor gives what `Grants.of` gives, deeply read-only."""
+    scopes, groups = frozenset({"b", "a"}), frozenset({"staff"})
+    expected = Grants.of(dict(claims), scopes=scopes, groups=groups, bearer=True)
+    grants = verified_grants(claims, scopes, groups, bearer=True)
+    assert grants == expected
+    assert type(grants) is Grants
+    assert grants.sorted_scopes == ("a", "b")
+    assert grants.verified and grants.bearer
+    with pytest.raises(TypeError):
+        grants.claims["sub"] = "mallory"  # type: ignore[index]
+    if "ext" in claims:
+        assert grants.claims["ext"] == {"tier": (1, {"x": 2})}
+        with pytest.raises(TypeError):
+            grants.claims["ext"]["tier"] = ()  # type: ignore[index]

@@ -202,9 +202,9 @@ class _TokenVerifier:
     def check(
         self, raw: bytes, now: float, sub: str | None
     ) -> _VerifiedAccess | Coroutine[Any, Any, _VerifiedAccess]:
-        """`verify` without a coroutine of its own when the JWKS holds the token's key (all but
-        the first token of a `kid`); else a coroutine that fetches the key, for the caller to
-        await."""
+        """`verify` without a coroutine of its own when the JWKS holds the token's key; else (a
+        `kid` not seen yet, or keys older than `jwks_ttl`) a coroutine that gets the keys first,
+        for the caller to await."""
         token = _parse_header(raw, self._parse, AccessTokenError)
         jwk = self.jwks.held(token.kid)
         if jwk is None:
@@ -232,7 +232,7 @@ class _TokenVerifier:
         label = policy.label
         try:
             grants = verified_grants(
-                claims,  # type: ignore[arg-type]  # the dict the parser made, held by nobody else
+                claims,  # the dict the parser made, held by nobody else
                 names_at(claims, policy.scopes_claim, label=label),
                 names_at(claims, policy.groups_claim, label=label),
                 bearer=self._bearer,
@@ -333,12 +333,13 @@ class ALBAuthenticator:
         return user  # type: ignore[return-value]
 
     def _authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> _MaybeUser:
-        """`authenticate`, without a coroutine of its own: the user (or None), or, when a key or
-        a token must be fetched or verified in full first, a coroutine the caller awaits for it.
+        """`authenticate`, without a coroutine of its own: the user (or None), or a coroutine the
+        caller awaits for it when a data-token header is new (it is verified in full, its key
+        fetched if need be) or an access token's key is not held.
 
-        Most requests wait for nothing (a data-token header seen before and an access token in
-        the cache: all but a session's first request and the first request of each second), and
-        a coroutine per request is a measurable share of the middleware's cost.
+        Most requests wait for nothing: all but the first request of each second, and those
+        whose IdP key must be fetched. A coroutine per request is a measurable share of the
+        middleware's cost.
         `ALBAuthMiddleware`, which builds its own authenticator, calls this directly, so it and
         `authenticate` take one path.
         """
@@ -371,8 +372,8 @@ class ALBAuthenticator:
         self, token: DataToken, now: float, access: bytes | None, identity: bytes | None
     ) -> ALBUser | Coroutine[Any, Any, ALBUser]:
         """The user of a verified data token, once its identity header and access token are
-        checked: at once for an access token in the cache, else through a coroutine that
-        verifies it in full."""
+        checked: at once for an access token in the cache or one whose key is held (verified in
+        full here), else through a coroutine that fetches the key first."""
         sub = token.sub
         if identity is not None and identity != sub.encode():
             check_header_values(identity)  # a comma-joined or garbled value is a header error

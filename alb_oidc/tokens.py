@@ -104,7 +104,7 @@ class DataToken(NamedTuple):
 
     signing_input: bytes
     signature: bytes
-    header: Mapping[str, Any]
+    header: Mapping[str, Any]  # read-only; shared by tokens with the same (small, flat) header
     claims: Mapping[str, Any]
     kid: str
     signer: str
@@ -364,7 +364,7 @@ class AccessToken(NamedTuple):
 
     signing_input: bytes
     signature: bytes
-    header: Mapping[str, Any]
+    header: Mapping[str, Any]  # read-only; shared by tokens with the same (small, flat) header
     claims: Mapping[str, Any]
     kid: str
     alg: str = "RS256"
@@ -384,10 +384,37 @@ class PublicJWK(NamedTuple):
 
 
 #: How many decoded JWT headers `parse_jwt` remembers. An IdP signs every token with one of a few
-#: keys, so its tokens' header bytes are one of a few strings; decoding one again is a pure
-#: function of those bytes, and is skipped. Any header bytes may be sent, hence the bound.
+#: keys, so its tokens' header bytes are one of a few strings, and decoding them is a pure
+#: function of the bytes: done once. Anyone can send any header, whether or not the token then
+#: verifies, hence the bounds: this many headers, each of at most `JWT_HEADER_KEPT_BYTES`.
 JWT_HEADERS_HELD = 64
+#: The longest header segment kept. IdPs' headers (`alg`, `kid`, sometimes `typ`) are about 100.
+JWT_HEADER_KEPT_BYTES = 512
 _JWT_HEADERS: dict[bytes, Mapping[str, Any]] = {}
+
+
+def _jwt_header(segment: bytes, label: str) -> Mapping[str, Any]:
+    """Decode a JWT's header segment (read-only), and keep it for `parse_jwt` if it is small
+    and flat (a JSON object of strings, numbers, booleans and nulls, as IdPs send): what is
+    kept, and shared, is then read-only all the way down."""
+    try:
+        decoded = _segment(segment)
+        header: Mapping[str, Any] = MappingProxyType(_json_object(decoded, "header"))
+    except MalformedTokenError:
+        raise AccessTokenError(f"{label} is not a JWT") from None
+    # Nothing nested: no `[` at all, and no `{` but the opening one (in a string too: then the
+    # header is just not kept).
+    if (
+        len(segment) <= JWT_HEADER_KEPT_BYTES
+        and _LBRACKET not in decoded
+        and decoded.rfind(_LBRACE) == 0
+    ):
+        if len(_JWT_HEADERS) >= JWT_HEADERS_HELD:
+            # Full only under a stream of made-up headers. Emptied at once rather than evicting
+            # one: `clear` is one step for other threads, and the real headers come back next.
+            _JWT_HEADERS.clear()
+        _JWT_HEADERS[segment] = header
+    return header
 
 
 def parse_jwt(
@@ -399,8 +426,9 @@ def parse_jwt(
     The same strict base64url and JSON rules as for the data token apply, without the ALB's
     padding (RFC 7515 forbids it); the header is checked before the rest is decoded.
     """
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogatepass")
+    if type(raw) is not bytes:
+        # A str; or a bytearray or memoryview, as bytes: the header table needs hashable keys.
+        raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     if not raw.isascii():
         raise AccessTokenError(f"{label} is not ASCII")
     parts = _three_segments(raw)
@@ -410,15 +438,7 @@ def parse_jwt(
     # `+` and `/` are the standard alphabet's, never base64url's; `=` is padding, which JWTs omit.
     if _PLUS in raw or _SLASH in raw or _EQUALS in raw:
         raise AccessTokenError(f"{label} is malformed")
-    header = _JWT_HEADERS.get(header_segment)
-    if header is None:
-        try:
-            header = MappingProxyType(_json_object(_segment(header_segment), "header"))
-        except MalformedTokenError:
-            raise AccessTokenError(f"{label} is not a JWT") from None
-        if len(_JWT_HEADERS) >= JWT_HEADERS_HELD:
-            _JWT_HEADERS.pop(next(iter(_JWT_HEADERS), b""), None)  # the oldest
-        _JWT_HEADERS[header_segment] = header
+    header = _JWT_HEADERS.get(header_segment) or _jwt_header(header_segment, label)
     alg = header.get("alg")
     if type(alg) is not str or alg not in algorithms:
         # The value itself is not quoted: it is the token's, and messages never hold a token's.

@@ -75,10 +75,11 @@ NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
 
 
 def verified_grants(
-    claims: dict[str, Any], scopes: frozenset[str], groups: frozenset[str], *, bearer: bool
+    claims: Mapping[str, Any], scopes: frozenset[str], groups: frozenset[str], *, bearer: bool
 ) -> Grants:
     """The authenticator's constructor of `Grants` for a verified token: `claims` is the dict
-    just parsed from it, which nothing else holds (frozen without a copy when flat), and
+    just parsed from it, which nothing else holds (frozen without a copy when flat; any other
+    mapping is copied), and
     `scopes` and `groups` are frozensets already. Built without NamedTuple's generated
     `__new__`, like the tokens."""
     frozen = freeze_claims(claims, owned=True)

@@ -197,7 +197,7 @@ def test_most_requests_are_answered_without_a_coroutine(alb: FakeALB, clock: Clo
     async def finish(pending: Coroutine[Any, Any, ALBUser]) -> ALBUser:
         return await pending
 
-    alice, bob, carol = (alb.access_token(name) for name in ("alice", "bob", "carol"))
+    alice, bob = alb.access_token("alice"), alb.access_token("bob")
     first = outcome("alice", alice)  # a header never seen, an access token never seen
     assert isinstance(first, CoroutineType)
     assert anyio.run(finish, first).sub == "alice"
@@ -216,12 +216,20 @@ def test_most_requests_are_answered_without_a_coroutine(alb: FakeALB, clock: Clo
     assert isinstance(later, CoroutineType)
     assert anyio.run(finish, later).sub == "bob"
     assert isinstance(outcome("alice", alice), ALBUser)
-    # A session's first request when the access token's key is not held (here: as if the
-    # JWKS had gone stale) waits for the key, then verifies the token.
-    auth._access.jwks._fetched_at = None
-    waits = outcome("carol", carol)
+    # The IdP rotates its key: a session's first request whose access token names a `kid` the
+    # held JWKS lacks waits for one fetch of it (the refresh cooldown over), then verifies the
+    # token, though its data header is one verified before.
+    known_header = alb.data_token("carol")  # this second's header, verified above
+    clock.advance(31)
+    alb.pool_kid = "rotated-pool-key"
+    carol = alb.access_token("carol")
+    fetches = auth._access.jwks.fetch_count
+    headers = {"x-amzn-oidc-data": known_header, "x-amzn-oidc-accesstoken": carol}
+    waits = auth._authenticate(asgi_headers(headers))
     assert isinstance(waits, CoroutineType)
+    assert waits.__qualname__.endswith("._user_once_fetched")  # not a new header's coroutine
     assert anyio.run(finish, waits).sub == "carol"
+    assert auth._access.jwks.fetch_count == fetches + 1
     assert auth._access.cache.get(carol.encode(), clock()) is not None
 
 

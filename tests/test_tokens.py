@@ -20,10 +20,11 @@ from alb_oidc import (
     SignatureError,
     TokenExpiredError,
     UntrustedSignerError,
+    tokens,
 )
 from alb_oidc.testing import FakeALB, b64url, sign_es256
-from alb_oidc import tokens
 from alb_oidc.tokens import (
+    JWT_HEADER_KEPT_BYTES,
     JWT_HEADERS_HELD,
     _der_signature,
     _segment,
@@ -513,15 +514,49 @@ def test_a_remembered_jwt_header_is_still_checked_against_each_caller() -> None:
     assert parse_jwt(token, algorithms=frozenset({"ES256", "RS256"})).alg == "RS256"
 
 
-def test_jwt_headers_are_remembered_by_their_exact_bytes_and_bounded() -> None:
+@pytest.fixture(autouse=True)
+def _no_remembered_jwt_headers() -> None:
+    tokens._JWT_HEADERS.clear()
+
+
+def test_jwt_headers_are_remembered_by_their_exact_bytes() -> None:
+    token = _jwt({"alg": "RS256", "kid": "k1"})
+    segment = token.partition(b".")[0]
+    assert parse_jwt(token).kid == "k1"
+    assert segment in tokens._JWT_HEADERS
+    # The last character of a remembered header with an unused bit set: other bytes, which
+    # decode to the same JSON but are not canonical base64url, so they are refused.
+    assert len(segment) % 4  # the last character has unused bits
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    stray = alphabet[alphabet.index(segment[-1]) + 1 : alphabet.index(segment[-1]) + 2]
+    with pytest.raises(AccessTokenError, match="not a JWT"):
+        parse_jwt(segment[:-1] + stray + token[len(segment) :])
+    # The same `alg` and `kid` in other bytes (a space more) is decoded on its own.
+    spaced = b64url(b'{"alg": "RS256","kid":"k1"}', padded=False).encode() + b".e30.c2ln"
+    assert parse_jwt(spaced).header is not parse_jwt(token).header
+    assert parse_jwt(bytearray(token)).header is parse_jwt(memoryview(token)).header
+
+
+def test_remembered_jwt_headers_are_bounded_in_number_and_size() -> None:
     kids = [f"kid-{index}" for index in range(JWT_HEADERS_HELD + 20)]
     for kid in kids:
         assert parse_jwt(_jwt({"alg": "RS256", "kid": kid})).kid == kid
-    assert len(tokens._JWT_HEADERS) <= JWT_HEADERS_HELD
-    # The same JSON with one byte more (a space) is other bytes: decoded on its own.
-    spaced = b64url(b'{"alg": "RS256", "kid":"other"}', padded=False).encode() + b".e30.c2ln"
-    assert parse_jwt(spaced).kid == "other"
+        assert len(tokens._JWT_HEADERS) <= JWT_HEADERS_HELD
     assert parse_jwt(_jwt({"alg": "RS256", "kid": kids[-1]})).kid == kids[-1]
+    large = _jwt({"alg": "RS256", "kid": "k", "pad": "x" * JWT_HEADER_KEPT_BYTES})
+    assert parse_jwt(large).kid == "k"
+    assert large.partition(b".")[0] not in tokens._JWT_HEADERS
+
+
+def test_only_flat_jwt_headers_are_remembered() -> None:
+    """A header with a nested value (`x5c`, `jwk`) is decoded for each token, never shared: what
+    is shared is read-only all the way down."""
+    for extra in ({"x5c": ["a"]}, {"jwk": {"kty": "RSA"}}, {"note": "a [ or { in a string"}):
+        token = _jwt({"alg": "RS256", "kid": "k", **extra})
+        parsed = parse_jwt(token)
+        assert parsed.kid == "k"
+        assert token.partition(b".")[0] not in tokens._JWT_HEADERS
+        assert parse_jwt(token).header is not parsed.header
 
 
 def test_a_header_that_fails_to_decode_is_never_remembered() -> None:

@@ -158,7 +158,8 @@ def test_verified_grants_are_the_grants_of_the_same_claims(claims: dict) -> None
     assert grants == expected
     assert type(grants) is Grants
     assert grants.sorted_scopes == ("a", "b")
-    assert grants.verified and grants.bearer
+    assert grants.verified
+    assert grants.bearer
     with pytest.raises(TypeError):
         grants.claims["sub"] = "mallory"  # type: ignore[index]
     if "ext" in claims:

@@ -128,6 +128,14 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def _flat_object(decoded: bytes) -> bool:
+    """Whether the bytes of a JSON object (already parsed as one) show that none of its members
+    is an object or an array: no `[` at all, and no `{` but the opening one. Two memchr-speed
+    scans instead of a look at the type of every member. A bracket inside a string makes the
+    answer False, which only ever costs the slower path."""
+    return _LBRACKET not in decoded and decoded.rfind(_LBRACE) == 0
+
+
 def _timestamp(value: object, where: str) -> float:
     """A NumericDate. The ALB guide shows the header `exp` as a string of digits; accept that."""
     if type(value) is int:  # the usual case, first
@@ -244,8 +252,7 @@ def data_token_of(parts: DataTokenParts, header: DataHeader | None = None) -> Da
         header = parse_data_header(header_segment)
     payload = _segment(payload_segment)
     claims = _json_object(payload, "payload")
-    # Two memchr-speed scans of the bytes instead of a look at the type of every claim.
-    flat = _LBRACKET not in payload and payload.rfind(_LBRACE) == 0
+    flat = _flat_object(payload)
     exp = header.exp
     payload_exp = claims.get("exp")
     # An int equal to the header's is the usual case; anything else is read as a NumericDate.
@@ -402,13 +409,7 @@ def _jwt_header(segment: bytes, label: str) -> Mapping[str, Any]:
         header: Mapping[str, Any] = MappingProxyType(_json_object(decoded, "header"))
     except MalformedTokenError:
         raise AccessTokenError(f"{label} is not a JWT") from None
-    # Nothing nested: no `[` at all, and no `{` but the opening one (in a string too: then the
-    # header is just not kept).
-    if (
-        len(segment) <= JWT_HEADER_KEPT_BYTES
-        and _LBRACKET not in decoded
-        and decoded.rfind(_LBRACE) == 0
-    ):
+    if len(segment) <= JWT_HEADER_KEPT_BYTES and _flat_object(decoded):
         if len(_JWT_HEADERS) >= JWT_HEADERS_HELD:
             # Full only under a stream of made-up headers. Emptied at once rather than evicting
             # one: `clear` is one step for other threads, and the real headers come back next.

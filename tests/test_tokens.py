@@ -479,6 +479,11 @@ def test_access_token_from_another_pool_key_fails(alb: FakeALB) -> None:
         check_access(alb, alb.access_token(key=other_key))
 
 
+def _jwt(header: dict, payload: bytes = b"e30") -> bytes:
+    """An unsigned JWT with `header` (its signature segment is just base64url bytes)."""
+    return b64url(json.dumps(header).encode(), padded=False).encode() + b"." + payload + b".c2ln"
+
+
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
@@ -491,13 +496,8 @@ def test_access_token_from_another_pool_key_fails(alb: FakeALB) -> None:
     ],
 )
 def test_access_token_header_must_be_rs256_with_a_kid(header: dict, reason: str) -> None:
-    token = f"{b64url(json.dumps(header).encode(), padded=False)}.e30.c2ln"
     with pytest.raises(AccessTokenError):
-        access_token_kid(token)
-
-
-def _jwt(header: dict, payload: bytes = b"e30") -> bytes:
-    return b64url(json.dumps(header).encode(), padded=False).encode() + b"." + payload + b".c2ln"
+        access_token_kid(_jwt(header))
 
 
 def test_a_remembered_jwt_header_is_still_checked_against_each_caller() -> None:

@@ -116,9 +116,14 @@ def freeze_claims(claims: Mapping[str, Any], *, owned: bool = False) -> Mapping[
     """
     # Most claims are strings and numbers: checking that in one C-level pass keeps the common case
     # (a flat userinfo document) at the cost of a dict copy, or none.
+    if owned and type(claims) is dict:
+        if not _SCALARS.issuperset(map(type, claims.values())):
+            # Replace the few members that are not scalars (a list of groups, say) in place:
+            # half the cost of building a new dict of every member.
+            for name in [name for name, value in claims.items() if type(value) not in _SCALARS]:
+                claims[name] = _frozen(claims[name], 1)
+        return MappingProxyType(claims)
     if _SCALARS.issuperset(map(type, claims.values())):
-        if owned and type(claims) is dict:
-            return MappingProxyType(claims)
         return MappingProxyType(dict(claims))
     return _freeze_mapping(claims, 1)
 

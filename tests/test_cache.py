@@ -83,6 +83,18 @@ def test_a_hit_keeps_an_entry_from_being_the_next_to_go() -> None:
     assert [cache.get(index, 1) for index in (0, 2, 3)] == [0, 2, 3]
 
 
+def test_storing_the_same_key_again_replaces_it_and_makes_it_the_newest() -> None:
+    # Two requests may verify the same new access token at once; both store it.
+    cache: ResultCache[int, str] = ResultCache(2, ttl=10)
+    cache.put(0, "first", now=0, valid_until=5)
+    cache.put(1, "other", now=0, valid_until=5)
+    cache.put(0, "again", now=1, valid_until=5)
+    assert len(cache) == 2
+    cache.put(2, "new", now=1, valid_until=5)
+    assert cache.get(1, 1) is None  # the least recently stored went
+    assert (cache.get(0, 1), cache.get(2, 1)) == ("again", "new")
+
+
 def test_result_cache_is_bounded() -> None:
     cache: ResultCache[int, int] = ResultCache(100, ttl=10)
     for index in range(1000):

@@ -432,7 +432,12 @@ class ALBAuthenticator:
         `ALBConfig.bearer` and return its user; `BearerTokenError` if it fails."""
         if self._bearer is None:
             raise TypeError("ALBConfig.bearer is not set: no bearer tokens are accepted")
-        token = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        if type(raw) is bytes:
+            token = raw
+        elif isinstance(raw, str):
+            token = raw.encode("utf-8", "surrogatepass")
+        else:
+            token = bytes(raw)  # a bytearray or memoryview: the cache needs hashable bytes
         return await self._verify_bearer(self._bearer, token)
 
     def _data_token(self, raw: bytes, now: float) -> tuple[DataToken, bool]:
@@ -550,7 +555,11 @@ class ALBAuthenticator:
         access_claims = decode_access_token_unverified(_ascii(raw))
         if access_claims is not None and access_claims.get("sub", sub) != sub:
             raise IdentityMismatchError("access token `sub` differs from the verified user")
-        return self._user(token, Grants.of(access_claims, verified=False))
+        try:
+            grants = Grants.of(access_claims, verified=False)
+        except ClaimsTooDeepError as exc:
+            raise AccessTokenError(f"access token claims are malformed ({exc})") from None
+        return self._user(token, grants)
 
     async def warm_up(self) -> None:
         """Fetch what can be fetched ahead of traffic (the JWKS documents). Never raises."""

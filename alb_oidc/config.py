@@ -143,13 +143,12 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _jwks_timing(obj: Any, prefix: str, *, cooldown_low: float) -> None:
+def _jwks_timing(obj: Any, prefix: str) -> None:
     """Check and normalise a JWKS source's `jwks_ttl` and `refresh_cooldown` (messages name the
-    field with `prefix`)."""
+    field with `prefix`). The cooldown is at least a second: every unknown `kid` a client sends
+    (before any signature is checked) may trigger a refresh, at most one per cooldown."""
     _set(obj, "jwks_ttl", _number(f"{prefix}jwks_ttl", obj.jwks_ttl, low=1, high=86400))
-    cooldown = _number(
-        f"{prefix}refresh_cooldown", obj.refresh_cooldown, low=cooldown_low, high=3600
-    )
+    cooldown = _number(f"{prefix}refresh_cooldown", obj.refresh_cooldown, low=1, high=3600)
     _set(obj, "refresh_cooldown", cooldown)
 
 
@@ -195,7 +194,7 @@ class CognitoConfig:
         jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
         check_fetch_url("cognito.jwks_url", jwks_url)
         _set(self, "jwks_url", jwks_url)
-        _jwks_timing(self, "cognito.", cooldown_low=0)
+        _jwks_timing(self, "cognito.")
 
     @property
     def region(self) -> str:
@@ -288,9 +287,7 @@ class OIDCAccessTokenConfig:
         _set(self, "client_ids", _strings("client_ids", self.client_ids))
         for name in ("scopes_claim", "groups_claim", "subject_claim"):
             _claim_path(name, getattr(self, name))
-        # At least a second: every unknown kid a client sends may trigger a refresh, at most one
-        # per cooldown.
-        _jwks_timing(self, "", cooldown_low=1)
+        _jwks_timing(self, "")
 
     @property
     def discovery_url(self) -> str:
@@ -547,7 +544,12 @@ _OIDC_FIELDS: dict[str, tuple[str, str]] = {
     "SUBJECT_CLAIM": ("subject_claim", "claim"),
     "CLIENT_IDS": ("client_ids", "list"),
 }
-_OIDC_PREFIXES = ("ACCESS_TOKEN_", "BEARER_")
+#: The variables each prefix has. A bearer token's user is its own `sub`: `subject_claim` (an
+#: access token's binding to the data token's `sub`) has no bearer variable, so setting one warns.
+_OIDC_PREFIXES = {
+    "ACCESS_TOKEN_": tuple(_OIDC_FIELDS),
+    "BEARER_": tuple(name for name in _OIDC_FIELDS if name != "SUBJECT_CLAIM"),
+}
 _ENV_NAME = re.compile(r"ALB_OIDC_[A-Z0-9_]+")
 
 
@@ -558,7 +560,8 @@ def _oidc_from_env(env: Mapping[str, str], prefix: str) -> OIDCAccessTokenConfig
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, (field_name, kind) in _OIDC_FIELDS.items():
+    for name in _OIDC_PREFIXES[prefix]:
+        field_name, kind = _OIDC_FIELDS[name]
         value = _env_value(env, prefix + name, "text" if kind == "claim" else kind)
         if value is None or value == ():
             continue
@@ -622,7 +625,9 @@ def known_environment_variables() -> frozenset[str]:
     from . import cli, logout_service  # noqa: PLC0415 - both import this module
 
     names = {_ENV_PREFIX + name for name in (*_ENV_FIELDS, *_COGNITO_FIELDS)}
-    names.update(_ENV_PREFIX + prefix + name for prefix in _OIDC_PREFIXES for name in _OIDC_FIELDS)
+    names.update(
+        _ENV_PREFIX + prefix + name for prefix, fields in _OIDC_PREFIXES.items() for name in fields
+    )
     for module in (cli, logout_service):
         names.update(
             value

@@ -143,9 +143,10 @@ class _Demand:
     - first sightings go into a Bloom filter of two generations (`_BLOOM_BYTES` each, a new one
       every `window` seconds). A flood cannot push a kid out of it; it can only make random kids
       look seen before (false positives), which promotes them to a count of 2 and no further;
-    - repeat demand is counted per URL in a table of at most `repeat_size` entries, whose least
-      requested (then oldest) entry makes room. Only URLs asked for within the last `window`
-      seconds compete, so a kid that was pumped and then went silent stops counting.
+    - repeat demand is counted per URL in a table of at most `repeat_size` entries; when it is
+      full, its less requested half (the oldest first among equals) makes room. Only URLs asked
+      for within the last `window` seconds compete, so a kid that was pumped and then went
+      silent stops counting.
     """
 
     def __init__(
@@ -204,8 +205,12 @@ class _Demand:
         return int(entry[0])
 
     def _make_room(self) -> None:
-        victim = min(self._repeat, key=lambda url: self._repeat[url][0])  # first = oldest
-        self.forget(victim)
+        # The less requested half goes at once (the oldest first among equal counts: `sorted` is
+        # stable and the dict is in insertion order), so a flood that keeps the table full
+        # costs one sort per `repeat_size / 2` new kids, not a scan of the table for each.
+        by_count = sorted(self._repeat.items(), key=lambda item: item[1][0])
+        for url, _ in by_count[: len(by_count) // 2 or 1]:
+            self.forget(url)
 
     def is_first_in_line(self, url: str) -> bool:
         """True if no other kid asked for within the window has been asked for more often."""
@@ -294,12 +299,17 @@ class ALBKeySource:
         self._by_token[signer, kid] = key
 
     def _raise_if_failed(self, url: str, kid: str) -> None:
-        if self._failures is not None and url in self._failures:
-            raise KeyUnavailableError(
-                f"public key for this kid is unavailable ({self._failures[url]})",
-                kid=kid,
-                reason="key_fetch_failed",
-            )
+        if self._failures is None:
+            return
+        # One lookup: the cache asks the clock at each access, so an entry found by `in` may
+        # have expired by the `[]` that reads it, which then raises KeyError.
+        try:
+            reason = self._failures[url]
+        except KeyError:
+            return
+        raise KeyUnavailableError(
+            f"public key for this kid is unavailable ({reason})", kid=kid, reason="key_fetch_failed"
+        )
 
     async def get(self, url: str, kid: str) -> ec.EllipticCurvePublicKey:
         """Return the key at `url`, fetching it once if needed; `KeyUnavailableError` if not.

@@ -287,8 +287,12 @@ def test_a_bearer_users_repr_and_claims(alb: FakeALB, idp: FakeIdP, clock: Clock
     auth = ALBAuthenticator(
         alb.config(bearer=idp.config()), http_client=alb.http_client(idp), clock=clock
     )
-    user = asyncio.run(auth.verify_bearer_token(idp.bearer_token("job", scopes=["a"])))
+    token = idp.bearer_token("job", scopes=["a"])
+    user = asyncio.run(auth.verify_bearer_token(token))
     assert user.claims["client_id"] == "job"
+    # Any bytes-like value (a bytearray was refused with TypeError: unhashable).
+    for raw in (token.encode(), bytearray(token.encode()), memoryview(token.encode())):
+        assert asyncio.run(auth.verify_bearer_token(raw)).sub == "job"
     assert user.access_claims == user.claims
     assert repr(user).endswith("is_bearer=True)")
     with pytest.raises(TypeError, match="bearer is not set"):
@@ -325,7 +329,9 @@ def test_a_duplicated_authorization_header_does_not_spoil_an_alb_login(
     assert response.json()["sub"] == "alice"
 
 
-def test_a_cognito_bearer_token_gets_the_nbf_and_iat_checks(alb: FakeALB, clock: Clock) -> None:
+def test_cognito_bearer_tokens_get_nbf_and_iat_checks_the_albs_access_tokens_exp_only(
+    alb: FakeALB, clock: Clock
+) -> None:
     pool = CognitoConfig(user_pool_id=alb.user_pool_id, client_ids=["m2m"])
     auth = ALBAuthenticator(
         ALBConfig(alb_arns=[], bearer=pool), http_client=alb.http_client(), clock=clock
@@ -333,3 +339,12 @@ def test_a_cognito_bearer_token_gets_the_nbf_and_iat_checks(alb: FakeALB, clock:
     future = alb.access_token("m2m", claims={"client_id": "m2m", "iat": clock() + 86400})
     with pytest.raises(BearerTokenError, match="issued in the future"):
         asyncio.run(auth.verify_bearer_token(future))
+    # The ALB's Cognito access tokens are held to `exp` alone (as docs/index.md says).
+    login = ALBAuthenticator(alb.config(), http_client=alb.http_client(), clock=clock)
+    headers = alb.headers("alice")
+    headers["x-amzn-oidc-accesstoken"] = alb.access_token(
+        "alice", claims={"iat": clock() + 86400, "nbf": clock() + 86400}
+    )
+    user = asyncio.run(login.authenticate(asgi_headers(headers)))
+    assert user is not None
+    assert user.access_token_verified

@@ -173,6 +173,11 @@ def test_cognito_jwks_url_follows_a_given_issuer() -> None:
         ),
         ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "issuer": "http://x.com"}, "issuer"),
         ({"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "jwks_ttl": 0}, "jwks_ttl"),
+        # Without a cooldown, every bearer token with an unknown kid would refetch the JWKS.
+        (
+            {"user_pool_id": "eu-west-1_A", "client_ids": ["a"], "refresh_cooldown": 0},
+            "cognito.refresh_cooldown must be a number from 1",
+        ),
     ],
 )
 def test_bad_cognito_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -490,6 +495,26 @@ def test_from_env_names_the_variable_of_a_bad_idp_setting(
 
 def test_the_idp_variables_are_known_names() -> None:
     known = known_environment_variables()
-    assert "ALB_OIDC_BEARER_SUBJECT_CLAIM" in known
+    assert "ALB_OIDC_ACCESS_TOKEN_SUBJECT_CLAIM" in known
+    assert "ALB_OIDC_BEARER_SCOPES_CLAIM" in known
     assert "ALB_OIDC_ACCESS_TOKEN_GROUPS_CLAIM" in known
     assert "ALB_OIDC_GROUPS_CLAIM" in known
+
+
+def test_a_bearer_subject_claim_variable_has_no_effect_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A bearer token's user is its own `sub`; the subject binding is the access token's.
+    env = {
+        "ALB_OIDC_BEARER_ISSUER": "https://idp.example.com",
+        "ALB_OIDC_BEARER_AUDIENCES": "a",
+        "ALB_OIDC_BEARER_SUBJECT_CLAIM": "uid",
+    }
+    config = ALBConfig.from_env(env)
+    assert config.bearer is not None
+    assert config.bearer.subject_claim == "sub"  # the field's default, unused for bearer tokens
+    assert "ALB_OIDC_BEARER_SUBJECT_CLAIM" not in known_environment_variables()
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "ALB_OIDC_BEARER_SUBJECT_CLAIM is not a setting alb-oidc reads, so it has no effect"
+    )

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from alb_oidc import AccessTokenError, KeyUnavailableError
-from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, parse_jwks
+from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, _Demand, parse_jwks
 from alb_oidc.testing import FakeALB
 
 from .conftest import Clock
@@ -100,6 +100,33 @@ async def test_a_failed_fetch_is_remembered_then_retried(alb: FakeALB, clock: Cl
     assert len(endpoint.calls) == 2
 
 
+class ScriptedClock(Clock):
+    """A clock that gives the times in `script` to its next reads, then keeps the last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script: list[float] = []
+
+    def __call__(self) -> float:
+        if self.script:
+            self.now = self.script.pop(0)
+        return self.now
+
+
+async def test_a_failure_that_expires_while_it_is_read_is_not_a_500(alb: FakeALB) -> None:
+    # The failure cache asks the clock at each access: reading it twice (`in`, then `[]`) across
+    # its expiry raised KeyError, a 500 for requests retrying a kid just as its failure expired.
+    clock = ScriptedClock()
+    endpoint = Endpoint(lambda request: httpx2.Response(500))
+    source = alb_source(alb, endpoint, clock, key_failure_ttl=30)
+    with pytest.raises(KeyUnavailableError):
+        await source.get(alb.key_url(), alb.kid)
+    clock.script = [clock.now + 29.999, clock.now + 30.001]
+    with pytest.raises(KeyUnavailableError, match=r"unavailable \(HTTP 500"):
+        await source.get(alb.key_url(), alb.kid)
+    assert len(endpoint.calls) == 1  # it was still remembered at that first read
+
+
 async def test_concurrent_waiters_share_a_failure(alb: FakeALB, clock: Clock) -> None:
     endpoint = Endpoint(lambda request: httpx2.Response(503))
     endpoint.delay = 0.05
@@ -117,6 +144,29 @@ async def test_concurrent_waiters_share_a_failure(alb: FakeALB, clock: Clock) ->
             group.start_soon(one)
     assert len(errors) == 50
     assert len(endpoint.calls) == 1
+
+
+def test_a_full_demand_table_makes_room_for_many_at_once(clock: Clock) -> None:
+    # Making room one entry at a time scanned the whole table for every new repeated kid: a
+    # flood of kids sent twice each cost ~200 us apiece once the table was full.
+    demand = _Demand(clock, repeat_size=8)
+    real = "https://keys/real"
+    for _ in range(5):
+        demand.record(real)  # asked for over and over
+    for index in range(7):
+        kid = f"https://keys/random-{index}"
+        assert demand.record(kid) == 1  # a first sighting goes into the Bloom filter only
+        assert demand.record(kid) == 2
+    assert len(demand._repeat) == 8  # full
+    assert demand.record("https://keys/new") == 1
+    assert demand.record("https://keys/new") == 2
+    # The less requested half went in one pass, the oldest first among equals.
+    assert list(demand._repeat) == [
+        real,
+        *(f"https://keys/random-{index}" for index in range(4, 7)),
+        "https://keys/new",
+    ]
+    assert demand.is_first_in_line(real)
 
 
 async def test_new_kids_are_rate_limited(alb: FakeALB, clock: Clock) -> None:

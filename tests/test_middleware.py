@@ -288,6 +288,22 @@ def test_insecure_decode_reads_scopes_but_says_so(alb: FakeALB, clock: Clock) ->
         assert client.get("/me", headers=other).json()["error"] == "identity_mismatch"
 
 
+def test_insecure_decode_refuses_claims_nested_too_deeply(alb: FakeALB, clock: Clock) -> None:
+    # Freezing them raised ClaimsTooDeepError, which nothing caught: a 500.
+    nested: object = []
+    for _ in range(70):
+        nested = [nested]
+    with TestClient(
+        make_app(alb, clock, cognito=None, insecure_decode_unverified_access_token=True)
+    ) as client:
+        headers = alb.headers("alice")
+        headers["x-amzn-oidc-accesstoken"] = alb.access_token("alice", claims={"x": nested})
+        response = client.get("/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_access_token"
+    assert "nest deeper than 64 levels" in response.json()["detail"]
+
+
 def test_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
     seen: list[AuthError] = []
 

@@ -4,6 +4,7 @@ user (for bytes the ALB really signed) or one of our auth errors. Never another 
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import anyio
@@ -31,9 +32,11 @@ ACCESS_SEGMENTS = VALID[b"x-amzn-oidc-accesstoken"].split(b".")
 NAMES = [b"x-amzn-oidc-data", b"x-amzn-oidc-accesstoken", b"x-amzn-oidc-identity"]
 
 
-def outcome(headers: list[tuple[bytes, bytes]]) -> ALBUser | None:
+def outcome(headers: list[tuple[bytes, bytes]], **config: object) -> ALBUser | None:
     """Authenticate once with a fresh authenticator; AuthError is an allowed outcome."""
-    authenticator = ALBAuthenticator(ALB.config(), http_client=ALB.http_client(), clock=CLOCK)
+    authenticator = ALBAuthenticator(
+        ALB.config(**config), http_client=ALB.http_client(), clock=CLOCK
+    )
     try:
         return anyio.run(authenticator.authenticate, headers)
     except AuthError:
@@ -53,13 +56,14 @@ json_bytes = st.recursive(
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
     max_leaves=10,
-).map(lambda value: repr(value).encode())
+).map(lambda value: json.dumps(value).encode())  # NaN and Infinity too: not strict JSON
 segment = st.one_of(
     st.sampled_from(SEGMENTS),
     st.sampled_from(ACCESS_SEGMENTS),
     base64ish,
     st.binary(max_size=100).map(b64),
     json_bytes.map(b64),
+    json_bytes.map(lambda data: b64(data).rstrip(b"=")),  # as standard JWTs are encoded
     st.binary(max_size=40),
 )
 token = st.lists(segment, min_size=0, max_size=5).map(b".".join)
@@ -103,3 +107,16 @@ def test_any_data_token_from_segments_is_refused(parts: list[bytes]) -> None:
     data = b".".join(parts)
     user = outcome([(NAMES[0], data)])
     assert user is None or data == VALID[NAMES[0]]
+
+
+@FUZZ
+@given(token)
+def test_any_access_token_decoded_without_verification_gives_a_user_or_an_auth_error(
+    access: bytes,
+) -> None:
+    """The insecure opt-in reads whatever the access header holds: never another exception."""
+    headers = [(NAMES[0], VALID[NAMES[0]]), (NAMES[1], access)]
+    user = outcome(headers, cognito=False, insecure_decode_unverified_access_token=True)
+    if user is not None:
+        assert user.sub == "fuzz"
+        assert not user.access_token_verified

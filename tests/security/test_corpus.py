@@ -87,6 +87,7 @@ def test_the_corpus_is_large_and_every_case_is_distinct() -> None:
         attack.name for attack in TOKEN_ATTACKS
     }
     assert set(EXPECTED_DETAIL) == {attack.name for attack in TOKEN_ATTACKS}
+    assert all(EXPECTED_DETAIL.values())  # an empty detail would match any answer
     assert set(KNOWN_BUGS) <= names
     assert {case.setting for case in token_cases} <= set(SETTINGS)
 

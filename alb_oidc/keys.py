@@ -15,6 +15,7 @@ are built so that request input cannot amplify into outbound traffic:
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 from collections.abc import Callable
@@ -143,10 +144,10 @@ class _Demand:
     - first sightings go into a Bloom filter of two generations (`_BLOOM_BYTES` each, a new one
       every `window` seconds). A flood cannot push a kid out of it; it can only make random kids
       look seen before (false positives), which promotes them to a count of 2 and no further;
-    - repeat demand is counted per URL in a table of at most `repeat_size` entries; when it is
-      full, its less requested half (the oldest first among equals) makes room. Only URLs asked
-      for within the last `window` seconds compete, so a kid that was pumped and then went
-      silent stops counting.
+    - repeat demand is counted per URL in a table of at most `repeat_size` entries. Only URLs
+      asked for within the last `window` seconds compete, so a kid that was pumped and then
+      went silent stops counting; when the table is full, those go first, then (up to an eighth
+      of the table) the least requested, the oldest first among equals.
     """
 
     def __init__(
@@ -195,7 +196,7 @@ class _Demand:
             if not self._seen_before(url, now):
                 return 1
             if len(self._repeat) >= self._repeat_size:
-                self._make_room()
+                self._make_room(now)
             entry = self._repeat[url] = [1.0, now]
         entry[0] += 1
         entry[1] = now
@@ -204,13 +205,20 @@ class _Demand:
             self._leader = url
         return int(entry[0])
 
-    def _make_room(self) -> None:
-        # The less requested half goes at once (the oldest first among equal counts: `sorted` is
-        # stable and the dict is in insertion order), so a flood that keeps the table full
-        # costs one sort per `repeat_size / 2` new kids, not a scan of the table for each.
-        by_count = sorted(self._repeat.items(), key=lambda item: item[1][0])
-        for url, _ in by_count[: len(by_count) // 2 or 1]:
+    def _make_room(self, now: float) -> None:
+        # Kids not asked for within the window go first: they no longer compete, whatever their
+        # count (so counts pumped and abandoned cannot hold the table). If that frees less than
+        # an eighth, the least requested go too, the oldest first among equals (`nsmallest` is
+        # stable, the dict in insertion order), up to an eighth. One pass frees many entries, so
+        # a flood that keeps the table full costs a scan per `repeat_size / 8` new kids.
+        stale = [url for url, (_, last) in self._repeat.items() if now - last > self._window]
+        for url in stale:
             self.forget(url)
+        short = max(1, self._repeat_size // 8) - len(stale)
+        if short > 0:
+            by_count = heapq.nsmallest(short, self._repeat.items(), key=lambda item: item[1][0])
+            for url, _ in by_count:
+                self.forget(url)
 
     def is_first_in_line(self, url: str) -> bool:
         """True if no other kid asked for within the window has been asked for more often."""

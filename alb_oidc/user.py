@@ -78,10 +78,9 @@ def verified_grants(
     claims: Mapping[str, Any], scopes: frozenset[str], groups: frozenset[str], *, bearer: bool
 ) -> Grants:
     """The authenticator's constructor of `Grants` for a verified token: `claims` is the dict
-    just parsed from it, which nothing else holds (frozen without a copy when flat; any other
-    mapping is copied), and
-    `scopes` and `groups` are frozensets already. Built without NamedTuple's generated
-    `__new__`, like the tokens."""
+    just parsed from it, which nothing else holds (frozen in place, as `freeze_claims` does with
+    `owned=True`; any other mapping is copied), and `scopes` and `groups` are frozensets
+    already. Built without NamedTuple's generated `__new__`, like the tokens."""
     frozen = freeze_claims(claims, owned=True)
     return _tuple_new(Grants, (frozen, scopes, groups, tuple(sorted(scopes)), True, bearer))
 
@@ -110,9 +109,10 @@ def _frozen(value: Any, depth: int) -> Any:
 def freeze_claims(claims: Mapping[str, Any], *, owned: bool = False) -> Mapping[str, Any]:
     """A deeply read-only copy of JSON claims (the input is left as it is).
 
-    With `owned=True` the caller hands over a dict nobody else holds (a freshly parsed token),
-    and a flat one is wrapped without a copy. Claims nested deeper than `MAX_CLAIM_DEPTH` raise
-    `ClaimsTooDeepError`.
+    With `owned=True` the caller hands over a dict nobody else holds (a freshly parsed token):
+    it is frozen in place and wrapped without a copy, its members that are not scalars replaced
+    by read-only ones, so the caller must not use it afterwards. Claims nested deeper than
+    `MAX_CLAIM_DEPTH` raise `ClaimsTooDeepError` (an owned dict is then left part-frozen).
     """
     # Most claims are strings and numbers: checking that in one C-level pass keeps the common case
     # (a flat userinfo document) at the cost of a dict copy, or none.

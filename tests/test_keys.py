@@ -149,23 +149,47 @@ async def test_concurrent_waiters_share_a_failure(alb: FakeALB, clock: Clock) ->
 def test_a_full_demand_table_makes_room_for_many_at_once(clock: Clock) -> None:
     # Making room one entry at a time scanned the whole table for every new repeated kid: a
     # flood of kids sent twice each cost ~200 us apiece once the table was full.
-    demand = _Demand(clock, repeat_size=8)
+    demand = _Demand(clock, repeat_size=16)
     real = "https://keys/real"
     for _ in range(5):
         demand.record(real)  # asked for over and over
-    for index in range(7):
+    for index in range(15):
         kid = f"https://keys/random-{index}"
         assert demand.record(kid) == 1  # a first sighting goes into the Bloom filter only
         assert demand.record(kid) == 2
-    assert len(demand._repeat) == 8  # full
+    assert len(demand._repeat) == 16  # full
     assert demand.record("https://keys/new") == 1
     assert demand.record("https://keys/new") == 2
-    # The less requested half went in one pass, the oldest first among equals.
+    # An eighth went in one pass: the least requested, the oldest first among equals.
     assert list(demand._repeat) == [
         real,
-        *(f"https://keys/random-{index}" for index in range(4, 7)),
+        *(f"https://keys/random-{index}" for index in range(2, 15)),
         "https://keys/new",
     ]
+    assert demand.is_first_in_line(real)
+
+
+def test_kids_no_longer_asked_for_make_room_first_whatever_their_count(clock: Clock) -> None:
+    # Counts pumped into kids that then went silent must not hold the table: they go before
+    # any kid still asked for, the real one included.
+    demand = _Demand(clock, repeat_size=16)
+    pumped = [f"https://keys/pumped-{index}" for index in range(4)]
+    for kid in pumped:
+        for _ in range(50):
+            demand.record(kid)
+    clock.advance(11)  # past the ten-second window: they no longer compete
+    real = "https://keys/real"
+    for _ in range(3):
+        demand.record(real)
+    for index in range(11):
+        kid = f"https://keys/random-{index}"
+        demand.record(kid)
+        demand.record(kid)
+    assert len(demand._repeat) == 16  # full
+    demand.record("https://keys/new")
+    demand.record("https://keys/new")
+    assert not set(pumped) & set(demand._repeat)  # all four stale ones, and nothing else
+    assert len(demand._repeat) == 13
     assert demand.is_first_in_line(real)
 
 

@@ -42,8 +42,10 @@ from .tokens import (
     check_data_token,
     check_payload_claims,
     check_token_claims,
+    data_token_bytes,
     data_token_of,
     decode_access_token_unverified,
+    jwt_bytes,
     names_at,
     parse_jwt,
     split_data_token,
@@ -414,13 +416,7 @@ class ALBAuthenticator:
         control character: `HeaderError`), as `authenticate` holds it.
         """
         if type(raw) is not bytes:
-            if not isinstance(raw, str):
-                raw = bytes(raw)  # a bytearray or memoryview: the table needs hashable bytes
-            else:
-                try:
-                    raw = raw.encode("ascii")
-                except UnicodeEncodeError:
-                    raise MalformedTokenError("token is not ASCII") from None
+            raw = data_token_bytes(raw)
         now = self._clock()
         token, checked = self._data_token(raw, now)
         if not checked:
@@ -432,12 +428,7 @@ class ALBAuthenticator:
         `ALBConfig.bearer` and return its user; `BearerTokenError` if it fails."""
         if self._bearer is None:
             raise TypeError("ALBConfig.bearer is not set: no bearer tokens are accepted")
-        if type(raw) is bytes:
-            token = raw
-        elif isinstance(raw, str):
-            token = raw.encode("utf-8", "surrogatepass")
-        else:
-            token = bytes(raw)  # a bytearray or memoryview: the cache needs hashable bytes
+        token = raw if type(raw) is bytes else jwt_bytes(raw)
         return await self._verify_bearer(self._bearer, token)
 
     def _data_token(self, raw: bytes, now: float) -> tuple[DataToken, bool]:

@@ -60,8 +60,10 @@ __all__ = [
     "check_payload_claims",
     "check_token_claims",
     "claim_at",
+    "data_token_bytes",
     "data_token_of",
     "decode_access_token_unverified",
+    "jwt_bytes",
     "names_at",
     "parse_access_token",
     "parse_data_header",
@@ -190,14 +192,22 @@ def parse_data_token(raw: bytes | str) -> DataToken:
 DataTokenParts = tuple[bytes, bytes, bytes, bytes]
 
 
+def data_token_bytes(raw: bytes | str) -> bytes:
+    """A data token given as a str (which must be ASCII: `MalformedTokenError`) or as any
+    bytes-like object, as bytes: tables of verified tokens key on hashable bytes."""
+    if isinstance(raw, str):
+        try:
+            return raw.encode("ascii")
+        except UnicodeEncodeError:
+            raise MalformedTokenError("token is not ASCII") from None
+    return bytes(raw)
+
+
 def split_data_token(raw: bytes | str) -> DataTokenParts:
     """The signing input and the three segments of a token (`DataTokenParts`);
     `MalformedTokenError` for anything but three segments of the base64url alphabet."""
-    if isinstance(raw, str):
-        try:
-            raw = raw.encode("ascii")
-        except UnicodeEncodeError:
-            raise MalformedTokenError("token is not ASCII") from None
+    if type(raw) is not bytes:
+        raw = data_token_bytes(raw)
     # Byte values, not one-byte strings: `int in bytes` is one memchr, `bytes in bytes` first
     # tries to read its operand as an int and clears the error. `+` and `/` are the standard
     # alphabet's, never base64url's.
@@ -428,8 +438,7 @@ def parse_jwt(
     padding (RFC 7515 forbids it); the header is checked before the rest is decoded.
     """
     if type(raw) is not bytes:
-        # A str; or a bytearray or memoryview, as bytes: the header table needs hashable keys.
-        raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+        raw = jwt_bytes(raw)
     if not raw.isascii():
         raise AccessTokenError(f"{label} is not ASCII")
     parts = _three_segments(raw)
@@ -457,6 +466,13 @@ def parse_jwt(
         raise AccessTokenError(f"{label} is malformed") from None
     # Built like `DataToken` in `data_token_of`, without the generated `__new__`.
     return _tuple_new(AccessToken, (signing_input, signature, header, claims, kid, alg))
+
+
+def jwt_bytes(raw: bytes | str) -> bytes:
+    """A JWT given as a str or as any bytes-like object, as bytes (the header table and the
+    result caches key on hashable bytes). A str is encoded as UTF-8 with lone surrogates kept,
+    so that anything but ASCII reaches `parse_jwt`, which refuses it."""
+    return raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
 
 
 def parse_access_token(raw: bytes | str) -> AccessToken:

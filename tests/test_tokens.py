@@ -164,6 +164,11 @@ def test_split_data_token_cuts_at_the_dots(alb: FakeALB) -> None:
     assert parse_data_token(raw).signing_input == signing_input
     access = alb.access_token()
     assert parse_jwt(access).signing_input == access.rpartition(".")[0].encode()
+    # Any bytes-like value gives parts in bytes (the header table keys on them).
+    for value in (raw.decode(), bytearray(raw), memoryview(raw)):
+        parts = split_data_token(value)
+        assert parts == (signing_input, header, payload, signature)
+        assert {type(part) for part in parts} == {bytes}
 
 
 @pytest.mark.parametrize(

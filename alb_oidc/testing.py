@@ -332,6 +332,22 @@ class FakeIdP:
         #: URLs requested through the transport, in order.
         self.requests: list[str] = []
 
+    @classmethod
+    def okta(cls, **overrides: Any) -> FakeIdP:
+        """An Okta-shaped IdP, as an Okta authorization server issues access tokens: scopes in
+        `scp` (a list), groups in `groups`, the user id in `uid` (`sub` is then the login), and
+        the issuer `https://acme.okta.example/oauth2/default`. `overrides` are any other
+        arguments of `FakeIdP` (`clock`, `token_lifetime`, ...) or replace these."""
+        settings: dict[str, Any] = {
+            "issuer": "https://acme.okta.example/oauth2/default",
+            "scopes_claim": "scp",
+            "scopes_as_list": True,
+            "groups_claim": "groups",
+            "subject_claim": "uid",
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
     def config(self, **overrides: Any) -> OIDCAccessTokenConfig:
         """The `OIDCAccessTokenConfig` for this IdP (its JWKS found by discovery)."""
         settings: dict[str, Any] = {

@@ -31,14 +31,7 @@ from alb_oidc.testing import FakeALB, FakeIdP
 
 def okta_idp() -> FakeIdP:
     """An Okta-shaped IdP: RS256, `scp` a list, `groups`, the user id in `uid`."""
-    return FakeIdP(
-        issuer="https://acme.okta.example/oauth2/default",
-        scopes_claim="scp",
-        scopes_as_list=True,
-        groups_claim="groups",
-        subject_claim="uid",
-        token_lifetime=LIFETIME,
-    )
+    return FakeIdP.okta(token_lifetime=LIFETIME)
 
 
 def userinfo(index: int) -> dict[str, Any]:

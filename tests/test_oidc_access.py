@@ -49,14 +49,7 @@ def login(alb: FakeALB, access_token: str, sub: str = "alice") -> dict[str, str]
 @pytest.fixture
 def okta(clock: Clock) -> FakeIdP:
     """Okta-shaped: `scp` a list, `groups`, and the user id in `uid` (`sub` is the login)."""
-    return FakeIdP(
-        issuer="https://acme.okta.example/oauth2/default",
-        scopes_claim="scp",
-        scopes_as_list=True,
-        groups_claim="groups",
-        subject_claim="uid",
-        clock=clock,
-    )
+    return FakeIdP.okta(clock=clock)
 
 
 def test_an_okta_shaped_access_token_grants_its_scopes_and_groups(

@@ -9,7 +9,7 @@ import httpx2
 import jwt
 import pytest
 
-from alb_oidc.testing import FakeALB, b64url
+from alb_oidc.testing import FakeALB, FakeIdP, b64url
 
 
 def segments(token: str) -> tuple[dict, dict, bytes]:
@@ -104,3 +104,22 @@ def test_each_fake_alb_has_its_own_keys() -> None:
 def test_json_is_compact(alb: FakeALB, sub: str) -> None:
     header_segment = alb.data_token(sub).split(".")[0]
     assert b" " not in base64.urlsafe_b64decode(header_segment)
+
+
+def test_the_okta_preset_mints_okta_shaped_tokens() -> None:
+    okta = FakeIdP.okta(token_lifetime=60)
+    config = okta.config()
+    assert (config.scopes_claim, config.groups_claim, config.subject_claim) == (
+        "scp",
+        "groups",
+        "uid",
+    )
+    assert config.issuer == "https://acme.okta.example/oauth2/default"
+    token = okta.access_token("alice", scopes=["openid", "a"], groups=["admins"])
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["scp"], claims["groups"]) == (["openid", "a"], ["admins"])
+    assert (claims["uid"], claims["sub"]) == ("alice", "alice@login")
+    assert claims["exp"] - claims["iat"] == 60
+    assert FakeIdP.okta(issuer="https://other.example/oauth2/x").issuer == (
+        "https://other.example/oauth2/x"
+    )

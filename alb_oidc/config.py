@@ -30,6 +30,7 @@ __all__ = [
 
 logger = logging.getLogger("alb_oidc")
 
+#: The ALB's default session cookie name (its shards are `AWSELBAuthSessionCookie-0`, `-1`, ...).
 DEFAULT_SESSION_COOKIE = "AWSELBAuthSessionCookie"
 
 # An ALB ARN (application load balancers only: `loadbalancer/app/`); network and gateway load
@@ -37,6 +38,11 @@ DEFAULT_SESSION_COOKIE = "AWSELBAuthSessionCookie"
 _ALB_ARN = re.compile(
     r"arn:(?P<partition>aws(?:-[a-z]+)*):elasticloadbalancing:(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})"
     r":\d{12}:loadbalancer/app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16}"
+)
+# An AWS region written out in a URL (not a placeholder), e.g. `us-east-1` in a host name.
+_AWS_REGION = re.compile(
+    r"(?<![a-z0-9])((?:us-gov|us-iso[a-z]?|us|eu|ap|sa|ca|me|af|il|mx|cn)-[a-z]+-\d{1,2})"
+    r"(?![a-z0-9-])"
 )
 _USER_POOL_ID = re.compile(r"(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})_[A-Za-z0-9]+")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,200}")
@@ -88,6 +94,33 @@ def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
     raise ConfigurationError(
         f"{name} must use https (plain http is allowed only for a loopback host): {quoted!r}"
     )
+
+
+# Whitespace and control characters: urlsplit drops some of them, and Starlette percent-encodes
+# the rest into a `Location` the browser reads as a relative URL, so the user never leaves.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_redirect_url(name: str, url: object, *, https: bool = True) -> None:
+    """Refuse a URL a browser is to be sent to (a logout redirect) unless it is an absolute
+    http(s) URL with a host and a valid port, and no whitespace or control characters. With
+    `https`, plain http is allowed only for a loopback host (the IdP's own endpoints); without
+    it, any http(s) URL (the app's page the IdP returns to)."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{name} is not a URL: {url!r}")
+    if _NOT_IN_URL.search(url):
+        raise ConfigurationError(
+            f"{name} holds whitespace or control characters (percent-encode them): {url!r}"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here, not on first use
+    except ValueError:
+        raise ConfigurationError(f"{name} is not a URL: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an absolute http(s) URL: {url!r}")
+    if https and parts.scheme != "https" and not _is_loopback(parts.hostname):
+        raise ConfigurationError(f"{name} must use https (http only for a loopback host): {url!r}")
 
 
 def _check_issuer(name: str, issuer: str) -> None:
@@ -371,9 +404,7 @@ class ALBConfig:
                 f"session_cookie is not a cookie name: {self.session_cookie!r}"
             )
         if self.logout_url is not None:
-            parts = urlsplit(self.logout_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigurationError(f"logout_url is not an absolute URL: {self.logout_url!r}")
+            check_redirect_url("logout_url", self.logout_url)
         _integer("key_cache_size", self.key_cache_size, low=1, high=10_000)
         _set(
             self,
@@ -398,7 +429,17 @@ class ALBConfig:
             "access_token_cache_ttl",
             _number("access_token_cache_ttl", self.access_token_cache_ttl, low=0, high=86400),
         )
-        if self.insecure_decode_unverified_access_token:
+        insecure = self.insecure_decode_unverified_access_token
+        if not isinstance(insecure, bool):  # a string such as "false" would turn it on
+            raise ConfigurationError(
+                f"insecure_decode_unverified_access_token must be True or False: {insecure!r}"
+            )
+        if insecure and (self.cognito is not None or self.access_token is not None):
+            raise ConfigurationError(
+                "insecure_decode_unverified_access_token has no effect with cognito or "
+                "access_token set (their access tokens are verified): remove it"
+            )
+        if insecure:
             logger.warning(
                 "insecure_decode_unverified_access_token is on: scopes and groups are "
                 "read from an access token whose signature is NOT verified"
@@ -433,6 +474,15 @@ class ALBConfig:
                     f"alb_arns[{index}] is in partition {partition!r}, which has no documented ALB "
                     "public key endpoint: set key_url"
                 )
+            if self.key_url is not None and "{region}" not in chosen:
+                named = _AWS_REGION.findall(chosen)
+                if named and region not in named:
+                    # Each region's ALBs sign with that region's keys only: this never verifies.
+                    raise ConfigurationError(
+                        f"alb_arns[{index}] is in {region}, but key_url names "
+                        f"{' and '.join(sorted(set(named)))}; an ALB's keys are those of its own "
+                        f"region (write {{region}} in key_url): {chosen!r}"
+                    )
             urls[arn] = chosen.replace("{region}", region)
         return urls
 
@@ -470,6 +520,8 @@ class ALBConfig:
         env = os.environ if environ is None else environ
         _warn_unknown_variables(env)
         values = {name: _env_value(env, name, kind) for name, (_, kind) in _ENV_FIELDS.items()}
+        if isinstance(values["GROUPS_CLAIM"], str) and values["GROUPS_CLAIM"].lower() == "none":
+            values["GROUPS_CLAIM"] = None  # as the ACCESS_TOKEN_ and BEARER_ claims read it
         kwargs: dict[str, Any] = {_ENV_FIELDS[name][0]: value for name, value in values.items()}
         cognito = {name: _env_value(env, name, kind) for name, (_, kind) in _COGNITO_FIELDS.items()}
         # Which variable each field came from, so a bad value's message can name it.
@@ -477,8 +529,12 @@ class ALBConfig:
         if cognito["COGNITO_USER_POOL_ID"] is not None:
             if not cognito["COGNITO_CLIENT_IDS"]:
                 cognito["COGNITO_CLIENT_IDS"] = values["CLIENT_IDS"]
-                if values["CLIENT_IDS"]:
-                    sources["cognito.client_ids"] = "CLIENT_IDS"
+                if not values["CLIENT_IDS"]:
+                    raise ConfigurationError(
+                        f"{_ENV_PREFIX}COGNITO_USER_POOL_ID is set but no app client id is: set "
+                        f"{_ENV_PREFIX}COGNITO_CLIENT_IDS (or {_ENV_PREFIX}CLIENT_IDS)"
+                    )
+                sources["cognito.client_ids"] = "CLIENT_IDS"
             sources.update(
                 (f"cognito.{_COGNITO_FIELDS[name][0]}", name)
                 for name, value in cognito.items()
@@ -498,6 +554,12 @@ class ALBConfig:
                 )
         for prefix, field_name in (("ACCESS_TOKEN_", "access_token"), ("BEARER_", "bearer")):
             kwargs[field_name] = _oidc_from_env(env, prefix)
+        if kwargs.get("cognito") is not None and kwargs["access_token"] is not None:
+            raise ConfigurationError(
+                f"{_ENV_PREFIX}COGNITO_USER_POOL_ID and {_ENV_PREFIX}ACCESS_TOKEN_* are both set: "
+                "the ALB forwards one access token; use the COGNITO_ variables for a Cognito "
+                "user pool and the ACCESS_TOKEN_ ones for any other IdP"
+            )
         kwargs = {name: value for name, value in kwargs.items() if value is not None}
         kwargs.update(overrides)
         for name in overrides:
@@ -524,7 +586,7 @@ _ENV_FIELDS: dict[str, tuple[str, str]] = {
     "KEY_FETCH_TIMEOUT": ("key_fetch_timeout", "float"),
     "ACCESS_TOKEN_CACHE_SIZE": ("access_token_cache_size", "int"),
     "ACCESS_TOKEN_CACHE_TTL": ("access_token_cache_ttl", "float"),
-    "GROUPS_CLAIM": ("groups_claim", "text"),
+    "GROUPS_CLAIM": ("groups_claim", "claim"),
 }
 #: `ALB_OIDC_` + name -> (CognitoConfig field, how the value is read).
 _COGNITO_FIELDS: dict[str, tuple[str, str]] = {
@@ -562,7 +624,7 @@ def _oidc_from_env(env: Mapping[str, str], prefix: str) -> OIDCAccessTokenConfig
     sources: dict[str, str] = {}
     for name in _OIDC_PREFIXES[prefix]:
         field_name, kind = _OIDC_FIELDS[name]
-        value = _env_value(env, prefix + name, "text" if kind == "claim" else kind)
+        value = _env_value(env, prefix + name, kind)
         if value is None or value == ():
             continue
         if kind == "claim" and value.lower() == "none":
@@ -588,7 +650,7 @@ def _env_value(env: Mapping[str, str], name: str, kind: str) -> Any:
     value = raw.strip() if raw is not None and raw.strip() else None
     if kind == "list":
         return tuple(item.strip() for item in value.split(",") if item.strip()) if value else ()
-    if value is None or kind == "text":
+    if value is None or kind in ("text", "claim"):
         return value
     if kind == "flag":
         lowered = value.lower()
@@ -600,7 +662,8 @@ def _env_value(env: Mapping[str, str], name: str, kind: str) -> Any:
     try:
         return int(value) if kind == "int" else float(value)
     except ValueError:
-        raise ConfigurationError(f"{_ENV_PREFIX}{name} is not a number: {value!r}") from None
+        number = "a whole number" if kind == "int" else "a number"
+        raise ConfigurationError(f"{_ENV_PREFIX}{name} is not {number}: {value!r}") from None
 
 
 @contextmanager

@@ -14,28 +14,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, _is_loopback
+from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, check_redirect_url
 from .errors import ConfigurationError
 from .middleware import CONFIG_SCOPE_KEY, NEEDS_LOGOUT_URL, logger
 
-__all__ = ["cognito_logout_url", "logout_endpoint", "logout_response", "oidc_logout_url"]
+__all__ = [
+    "cognito_logout_url",
+    "logout_endpoint",
+    "logout_response",
+    "oidc_logout_url",
+    "shard_names",
+]
 
 #: The ALB writes at most four shards; any higher-numbered one the browser sends is expired too.
 ALB_COOKIE_SHARDS = 4
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
-
-
-def _absolute_url(name: str, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{name} must be an absolute http(s) URL: {url!r}")
-
-
-def _endpoint(name: str, url: str) -> None:
-    _absolute_url(name, url)
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not _is_loopback(parts.hostname):
-        raise ConfigurationError(f"{name} must use https (http only for a loopback host): {url!r}")
 
 
 def cognito_logout_url(domain: str, client_id: str, logout_uri: str) -> str:
@@ -45,14 +38,16 @@ def cognito_logout_url(domain: str, client_id: str, logout_uri: str) -> str:
     domain), with or without `https://`. `logout_uri` must be one of the app client's allowed
     sign-out URLs, and must not be behind the ALB's authenticate rule.
     """
+    if not isinstance(domain, str):
+        raise ConfigurationError(f"domain is not a host name: {domain!r}")
     base = domain if "://" in domain else f"https://{domain}"
+    check_redirect_url("domain", base)
     parts = urlsplit(base)
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise ConfigurationError(f"domain must be a host name, not a URL with a path: {domain!r}")
-    _endpoint("domain", base)
     if not client_id:
         raise ConfigurationError("client_id must not be empty")
-    _absolute_url("logout_uri", logout_uri)
+    check_redirect_url("logout_uri", logout_uri, https=False)
     query = urlencode({"client_id": client_id, "logout_uri": logout_uri})
     return urlunsplit((parts.scheme, parts.netloc, "/logout", query, ""))
 
@@ -62,16 +57,26 @@ def oidc_logout_url(
 ) -> str:
     """An OIDC RP-initiated logout URL from the IdP's `end_session_endpoint` (from discovery).
 
-    Query parameters already in the endpoint are kept.
+    Query parameters already in the endpoint are kept as they are written, unless they would be
+    doubled: an endpoint that already holds `post_logout_redirect_uri` (or `client_id`, when
+    `client_id` is given) is refused.
     """
-    _endpoint("end_session_endpoint", end_session_endpoint)
-    _absolute_url("post_logout_redirect_uri", post_logout_redirect_uri)
+    check_redirect_url("end_session_endpoint", end_session_endpoint)
+    check_redirect_url("post_logout_redirect_uri", post_logout_redirect_uri, https=False)
     parts = urlsplit(end_session_endpoint)
-    params = parse_qsl(parts.query, keep_blank_values=True)
-    params.append(("post_logout_redirect_uri", post_logout_redirect_uri))
+    params = [("post_logout_redirect_uri", post_logout_redirect_uri)]
     if client_id:
         params.append(("client_id", client_id))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+    held = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    for name, _ in params:
+        if name in held:
+            raise ConfigurationError(
+                f"end_session_endpoint already has a `{name}` parameter: {end_session_endpoint!r}"
+            )
+    # The endpoint's own query is kept byte for byte (parsing and re-encoding it could change
+    # escapes the IdP reads, or a bare `?flag`); the new parameters follow it.
+    query = "&".join(filter(None, (parts.query, urlencode(params))))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
 def logout_response(
@@ -85,20 +90,20 @@ def logout_response(
     Both arguments default to the `ALBConfig` the middleware attached to the request
     (`logout_url` and `session_cookie`). Shards `NAME-0` to `NAME-3` are always expired, plus any
     other `NAME-N` (and a bare `NAME`) the request carries.
+
+    Without a usable target (no `redirect_url` and no `ALBConfig.logout_url`, or a bad
+    `redirect_url` or `cookie_name`) the answer is a 503, and the reason is logged as an error:
+    the user is not logged out, and nothing pretends otherwise.
     """
-    config = request.scope.get(CONFIG_SCOPE_KEY)
-    if redirect_url is None:
-        redirect_url = config.logout_url if isinstance(config, ALBConfig) else None
-    if redirect_url is None:
-        raise ConfigurationError(
-            "logout_response needs redirect_url, or ALBConfig.logout_url with ALBAuthMiddleware"
+    try:
+        redirect_url, cookie_name = _logout_target(request, redirect_url, cookie_name)
+    except ConfigurationError as exc:
+        logger.error("logout is not configured: %s", exc)
+        return PlainTextResponse(
+            "logout is not configured on this server",
+            status_code=503,
+            headers={"Cache-Control": "no-store"},
         )
-    if cookie_name is None:
-        cookie_name = (
-            config.session_cookie if isinstance(config, ALBConfig) else DEFAULT_SESSION_COOKIE
-        )
-    elif not _COOKIE_NAME.fullmatch(cookie_name):
-        raise ConfigurationError(f"cookie_name is not a cookie name: {cookie_name!r}")
     response = RedirectResponse(
         redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
     )
@@ -111,6 +116,28 @@ def logout_response(
             )
         )
     return response
+
+
+def _logout_target(
+    request: Request, redirect_url: str | None, cookie_name: str | None
+) -> tuple[str, str]:
+    """The (redirect URL, cookie name) of a logout; `ConfigurationError` if there is none."""
+    config = request.scope.get(CONFIG_SCOPE_KEY)
+    if redirect_url is not None:
+        check_redirect_url("redirect_url", redirect_url)
+    elif isinstance(config, ALBConfig):
+        redirect_url = config.logout_url  # checked by ALBConfig
+    if redirect_url is None:
+        raise ConfigurationError(
+            "logout_response needs redirect_url, or ALBConfig.logout_url with ALBAuthMiddleware"
+        )
+    if cookie_name is None:
+        cookie_name = (
+            config.session_cookie if isinstance(config, ALBConfig) else DEFAULT_SESSION_COOKIE
+        )
+    elif not isinstance(cookie_name, str) or not _COOKIE_NAME.fullmatch(cookie_name):
+        raise ConfigurationError(f"cookie_name is not a cookie name: {cookie_name!r}")
+    return redirect_url, cookie_name
 
 
 def shard_names(cookie_name: str, cookies: dict[str, str] | None = None) -> list[str]:
@@ -128,15 +155,7 @@ async def logout_endpoint(request: Request) -> Response:
     finds this route and refuses to start without it. Where nothing runs the lifespan startup
     (Lambda, a TestClient used without `with`), the route answers 503 and logs why.
     """
-    try:
-        return logout_response(request)
-    except ConfigurationError as exc:
-        logger.error("logout is not configured: %s", exc)
-        return PlainTextResponse(
-            "logout is not configured on this server",
-            status_code=503,
-            headers={"Cache-Control": "no-store"},
-        )
+    return logout_response(request)
 
 
 setattr(logout_endpoint, NEEDS_LOGOUT_URL, True)

@@ -34,9 +34,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE
+from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, check_redirect_url
 from .errors import ConfigurationError
-from .logout import _endpoint, cognito_logout_url, logout_response, oidc_logout_url
+from .logout import cognito_logout_url, logout_response, oidc_logout_url
 
 __all__ = ["app", "create_app", "handler", "logout_settings"]
 
@@ -79,7 +79,7 @@ def logout_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]
                 f"(they go with {_COGNITO_DOMAIN} or {_END_SESSION})"
             )
         url = get(_LOGOUT_URL) or ""
-        _endpoint(_LOGOUT_URL, url)
+        check_redirect_url(_LOGOUT_URL, url)
         return url, cookie_name
     if redirect_uri is None:
         raise ConfigurationError(
@@ -137,9 +137,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         try:
             _from_environment()
-        except ConfigurationError as exc:
+        except Exception as exc:  # whatever it is, the server must not start
+            message = str(exc) if isinstance(exc, ConfigurationError) else repr(exc)
             await receive()
-            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            await send({"type": "lifespan.startup.failed", "message": message})
             return
     await _from_environment()(scope, receive, send)
 

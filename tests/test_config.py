@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import alb_oidc
-from alb_oidc import ALBConfig, CognitoConfig, ConfigurationError
+from alb_oidc import ALBConfig, CognitoConfig, ConfigurationError, OIDCAccessTokenConfig
 from alb_oidc.config import known_environment_variables
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"
@@ -90,6 +90,29 @@ def test_bad_key_urls_are_refused(url: str, message: str) -> None:
         ALBConfig(alb_arns=[ARN], key_url=url)
 
 
+def test_a_key_url_naming_another_region_than_the_alb_is_refused() -> None:
+    # It passed, and then every request was a 503 "retry later" (the other region's 404s).
+    other = "https://public-keys.auth.elb.us-east-1.amazonaws.com/{kid}"
+    with pytest.raises(ConfigurationError, match=r"alb_arns\[0\] is in eu-west-1, but key_url "):
+        ALBConfig(alb_arns=[ARN], key_url=other)
+    gov = ARN.replace("arn:aws:", "arn:aws-us-gov:").replace("eu-west-1", "us-gov-west-1")
+    s3 = "https://s3-us-gov-east-1.amazonaws.com/aws-elb-public-keys-prod-us-gov-east-1/{kid}"
+    with pytest.raises(ConfigurationError, match="names us-gov-east-1"):
+        ALBConfig(alb_arns=[gov], key_url=s3)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://public-keys.auth.elb.eu-west-1.amazonaws.com/{kid}",  # the ALB's own region
+        "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}",
+        "https://keys-1.example.com/{kid}",  # no region named: a mirror of the user's own
+    ],
+)
+def test_a_key_url_of_the_albs_own_region_or_none_is_allowed(url: str) -> None:
+    assert ALBConfig(alb_arns=[ARN], key_url=url).key_urls[ARN].startswith("https://")
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]"])
 def test_plain_http_key_url_is_allowed_on_loopback(host: str) -> None:
     config = ALBConfig(alb_arns=[ARN], key_url=f"http://{host}:8080/keys/{{kid}}")
@@ -115,6 +138,9 @@ def test_plain_http_key_url_is_allowed_on_loopback(host: str) -> None:
         ("session_cookie", ""),
         ("logout_url", "/bye"),
         ("optional", "yes"),
+        # Any truthy value used to switch the insecure mode on, the string "false" too.
+        ("insecure_decode_unverified_access_token", "false"),
+        ("insecure_decode_unverified_access_token", 1),
         ("client_ids", [""]),
         ("issuers", [None]),
     ],
@@ -260,11 +286,39 @@ def test_from_env_keyword_overrides_win() -> None:
             "COGNITO_USER_POOL_ID is not",
         ),
         ({"ALB_OIDC_ALB_ARNS": "nope"}, r"alb_arns\[0\]"),
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_ACCESS_TOKEN_CACHE_SIZE": "4096.0"},
+            "ALB_OIDC_ACCESS_TOKEN_CACHE_SIZE is not a whole number",
+        ),
+        # These two named no variable at all.
+        (
+            {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_AbC"},
+            "ALB_OIDC_COGNITO_USER_POOL_ID is set but no app client id is: set "
+            "ALB_OIDC_COGNITO_CLIENT_IDS",
+        ),
+        (
+            {
+                "ALB_OIDC_ALB_ARNS": ARN,
+                "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_AbC",
+                "ALB_OIDC_CLIENT_IDS": "c",
+                "ALB_OIDC_ACCESS_TOKEN_ISSUER": "https://idp.example.com",
+                "ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "api",
+            },
+            "ALB_OIDC_COGNITO_USER_POOL_ID and ALB_OIDC_ACCESS_TOKEN_\\* are both set",
+        ),
     ],
 )
 def test_from_env_errors_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         ALBConfig.from_env(env)
+
+
+@pytest.mark.parametrize(("value", "claim"), [("none", None), ("None", None), ("roles", "roles")])
+def test_from_env_groups_claim_none_is_off_like_the_other_claim_variables(
+    value: str, claim: str | None
+) -> None:
+    env = {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_GROUPS_CLAIM": value}
+    assert ALBConfig.from_env(env).groups_claim == claim
 
 
 def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,6 +333,27 @@ def test_configuration_error_is_a_value_error() -> None:
 def test_insecure_access_token_option_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
     ALBConfig(alb_arns=[ARN], insecure_decode_unverified_access_token=True)
     assert "NOT verified" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "verified",
+    [
+        {"cognito": CognitoConfig(user_pool_id="eu-west-1_AbCdEf123", client_ids=["c"])},
+        {
+            "access_token": OIDCAccessTokenConfig(
+                issuer="https://idp.example.com", audiences=["api"]
+            )
+        },
+    ],
+    ids=["cognito", "access_token"],
+)
+def test_insecure_access_token_option_with_a_verified_access_token_is_refused(
+    verified: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    # It did nothing then, but its warning said access tokens were NOT verified.
+    with pytest.raises(ConfigurationError, match="has no effect with cognito or access_token"):
+        ALBConfig(alb_arns=[ARN], insecure_decode_unverified_access_token=True, **verified)
+    assert "NOT verified" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -409,7 +484,7 @@ def test_every_variable_named_in_the_package_is_known() -> None:
         ),
         (
             {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_P"},
-            r"^cognito.client_ids must name at least one",
+            r"^ALB_OIDC_COGNITO_USER_POOL_ID is set but no app client id is",
         ),
         (
             {"ALB_OIDC_ALB_ARNS": ARN + ",nope"},

@@ -112,10 +112,23 @@ def test_explicit_arguments_win(alb: FakeALB, clock: Clock) -> None:
     assert set(set_cookies(response)) == {f"Custom-{n}" for n in range(4)}
 
 
-def test_logout_without_a_target_is_a_configuration_error() -> None:
+def refused(response: Response, caplog: pytest.LogCaptureFixture, reason: str) -> bool:
+    """The 503 of a logout that cannot happen, with its reason logged as an error."""
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    return (
+        response.status_code == 503
+        and response.body == b"logout is not configured on this server"
+        and "set-cookie" not in response.headers
+        and any(message.startswith(f"logout is not configured: {reason}") for message in errors)
+    )
+
+
+def test_logout_without_a_target_is_a_503_with_the_reason_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # In an app's own route this raised ConfigurationError: a 500.
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
-    with pytest.raises(ConfigurationError, match="redirect_url"):
-        logout_response(request)
+    assert refused(logout_response(request), caplog, "logout_response needs redirect_url")
 
 
 def test_logout_endpoint_without_logout_url_stops_a_starlette_app_at_startup(
@@ -168,10 +181,10 @@ def test_logout_works_without_the_middleware() -> None:
     assert set(set_cookies(response)) == {f"AWSELBAuthSessionCookie-{n}" for n in range(4)}
 
 
-def test_bad_cookie_name_is_refused() -> None:
+def test_bad_cookie_name_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
-    with pytest.raises(ConfigurationError, match="cookie_name"):
-        logout_response(request, redirect_url="https://x.example", cookie_name="a;b")
+    response = logout_response(request, redirect_url="https://x.example", cookie_name="a;b")
+    assert refused(response, caplog, "cookie_name is not a cookie name")
 
 
 def test_shard_names_only_match_the_cookie_family() -> None:
@@ -201,6 +214,12 @@ def test_cognito_logout_url() -> None:
         (("auth.example.com/path", "c", "https://a.example/"), "host name"),
         (("auth.example.com", "", "https://a.example/"), "client_id"),
         (("auth.example.com", "c", "/bye"), "logout_uri"),
+        # Whitespace would end up percent-encoded in the Location: a relative URL, no logout.
+        ((" auth.example.com", "c", "https://a.example/"), "domain holds whitespace"),
+        (("auth.example.com", "c", "https://a.example/bye\n"), "logout_uri holds whitespace"),
+        (("auth.example.com:x", "c", "https://a.example/"), "domain is not a URL"),
+        (("[auth.example.com", "c", "https://a.example/"), "domain is not a URL"),
+        (("auth.example.com", "c", "https://a.example:70000/"), "logout_uri is not a URL"),
     ],
 )
 def test_cognito_logout_url_validates(args: tuple[str, str, str], message: str) -> None:
@@ -233,3 +252,46 @@ def test_oidc_logout_url_validates() -> None:
         oidc_logout_url("http://idp.example.com/end", "https://a.example/")
     with pytest.raises(ConfigurationError, match="post_logout_redirect_uri"):
         oidc_logout_url("https://idp.example.com/end", "bye")
+
+
+def test_oidc_logout_url_keeps_the_endpoints_query_as_written() -> None:
+    # Parsing and re-encoding would turn `%E9` (not UTF-8) into `%EF%BF%BD` and `flag` into `flag=`.
+    url = oidc_logout_url("https://idp.example.com/end?flag&x=%E9", "https://a.example/bye")
+    assert url == (
+        "https://idp.example.com/end?flag&x=%E9&post_logout_redirect_uri=https%3A%2F%2Fa.example%2Fbye"
+    )
+
+
+@pytest.mark.parametrize("name", ["post_logout_redirect_uri", "client_id"])
+def test_oidc_logout_url_refuses_a_parameter_it_would_double(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"already has a `{name}` parameter"):
+        oidc_logout_url(f"https://idp.example.com/end?{name}=x", "https://a.example/", "c")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (" https://idp.example.com/logout", "logout_url holds whitespace"),
+        ("https://idp.example.com/logout\t", "logout_url holds whitespace"),
+        ("https://idp.example.com:notaport/logout", "logout_url is not a URL"),
+        ("https://idp.example.com:99999/logout", "logout_url is not a URL"),
+        ("https://[idp.example.com/logout", "logout_url is not a URL"),
+        ("http://idp.example.com/logout", "logout_url must use https"),
+        ("/logout", "logout_url must be an absolute"),
+        (123, "logout_url is not a URL"),
+    ],
+)
+def test_a_bad_logout_url_is_refused_by_the_config(alb: FakeALB, url: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        alb.config(logout_url=url)
+
+
+def test_a_loopback_http_logout_url_is_allowed(alb: FakeALB) -> None:
+    url = "http://127.0.0.1:8001/logout?client_id=c"
+    assert alb.config(logout_url=url).logout_url == url
+
+
+def test_an_explicit_redirect_url_is_checked_too(caplog: pytest.LogCaptureFixture) -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    response = logout_response(request, redirect_url=" https://idp.example.com/logout")
+    assert refused(response, caplog, "redirect_url holds whitespace")

@@ -84,6 +84,13 @@ def test_a_complete_logout_url_is_used_as_is() -> None:
         ),
         ({"ALB_OIDC_LOGOUT_URL": "http://idp.example.com/logout"}, "ALB_OIDC_LOGOUT_URL must use"),
         ({"ALB_OIDC_LOGOUT_URL": "/logout"}, "ALB_OIDC_LOGOUT_URL must be an absolute"),
+        # urlsplit raises ValueError for these: a ConfigurationError naming the variable instead.
+        ({"ALB_OIDC_LOGOUT_URL": "https://[idp.example.com/logout"}, "LOGOUT_URL is not a URL"),
+        ({"ALB_OIDC_LOGOUT_URL": "https://idp.example.com:99999/x"}, "LOGOUT_URL is not a URL"),
+        (
+            {**COGNITO, "ALB_OIDC_LOGOUT_REDIRECT_URI": "https://app.example.com/see you"},
+            "ALB_OIDC_LOGOUT_REDIRECT_URI holds whitespace",
+        ),
         (
             {**COGNITO, "ALB_OIDC_LOGOUT_CLIENT_ID": ""},
             "ALB_OIDC_LOGOUT_CLIENT_ID is not set",
@@ -202,10 +209,18 @@ def test_the_module_level_app_reads_the_environment_under_uvicorn(
     assert expired(response.headers.get_list("set-cookie")) == {f"GrafanaALB-{n}" for n in range(4)}
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://idp.example.com/logout", "ALB_OIDC_LOGOUT_URL must use https"),
+        # Once a ValueError out of urlsplit: uvicorn took it for "no lifespan" and started.
+        ("https://[idp.example.com/logout", "ALB_OIDC_LOGOUT_URL is not a URL"),
+    ],
+)
 def test_the_module_level_app_fails_startup_on_bad_configuration(
-    environment: pytest.MonkeyPatch,
+    environment: pytest.MonkeyPatch, url: str, message: str
 ) -> None:
-    environment.setenv("ALB_OIDC_LOGOUT_URL", "http://idp.example.com/logout")
+    environment.setenv("ALB_OIDC_LOGOUT_URL", url)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -217,7 +232,7 @@ def test_the_module_level_app_fails_startup_on_bad_configuration(
     asyncio.run(logout_service.app({"type": "lifespan"}, receive, send))
     assert len(sent) == 1
     assert sent[0]["type"] == "lifespan.startup.failed"
-    assert sent[0]["message"].startswith("ALB_OIDC_LOGOUT_URL must use https")
+    assert sent[0]["message"].startswith(message)
 
 
 @pytest.fixture

@@ -24,6 +24,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+__all__ = [
+    "ALBOIDCError",
+    "AccessTokenError",
+    "AuthError",
+    "BearerTokenError",
+    "ClaimError",
+    "ConfigurationError",
+    "HeaderError",
+    "IdentityMismatchError",
+    "KeyUnavailableError",
+    "MalformedTokenError",
+    "MissingTokenError",
+    "PermissionDeniedError",
+    "SignatureError",
+    "TokenExpiredError",
+    "UntrustedSignerError",
+    "error_payload",
+]
+
 #: How much of a client-controlled value a message or log line quotes.
 _LOGGABLE_CHARS = 200
 

@@ -34,7 +34,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess 
 from starlette.requests import HTTPConnection
 
 from .config import ALBConfig
-from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_payload
+from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_payload, loggable
 from .middleware import CONFIG_SCOPE_KEY
 from .user import ALBUser
 
@@ -55,6 +55,19 @@ NO_SCOPE_SOURCE = (
     "configure ALBConfig.cognito or ALBConfig.access_token"
 )
 _warned_no_scope_source = False
+
+#: Appended to a missing-group 403 when nothing the app verifies can grant a group.
+NO_GROUP_SOURCE = (
+    "groups come only from a verified token, and this app verifies none that has them: "
+    "configure ALBConfig.cognito, ALBConfig.access_token or ALBConfig.groups_claim"
+)
+_warned_no_group_source = False
+
+#: What the guards log when the request never went through `ALBAuthMiddleware`.
+NOT_INSTALLED = (
+    "ALBAuthMiddleware is not installed on this app, so no request has a verified user: "
+    "add it with app.add_middleware(ALBAuthMiddleware, config=...)"
+)
 
 #: The OpenAPI security scheme: the header the ALB sets. Routes guarded here list it, with scopes.
 alb_scheme = APIKeyHeader(
@@ -86,16 +99,18 @@ def _reject(conn: HTTPConnection, exc: AuthError) -> Exception:
     return HTTPException(status_code=status, detail=body["detail"], headers=headers)
 
 
-def _scope_denied(
+def _denied(
     conn: HTTPConnection,
+    kind: str,
     required: Iterable[str],
     granted: Iterable[str],
     *,
     any_of: bool = False,
     guard: str,
 ) -> Exception:
-    """The 403 for missing scopes; says so (and warns once) when no scope can ever be granted."""
-    global _warned_no_scope_source  # noqa: PLW0603 - one warning per process, not per request
+    """The 403 for missing scopes or groups; says so (and warns once) when the configuration
+    can never grant one to an ALB login."""
+    global _warned_no_scope_source, _warned_no_group_source  # noqa: PLW0603 - once per process
     config = conn.scope.get(CONFIG_SCOPE_KEY)
     hint = None
     user = conn.scope.get("user")
@@ -105,18 +120,22 @@ def _scope_denied(
         and config.access_token is None
         and not config.insecure_decode_unverified_access_token
         and not (isinstance(user, ALBUser) and user.is_bearer)
+        and (kind == "scope" or config.groups_claim is None)
     ):
-        hint = NO_SCOPE_SOURCE
-        if not _warned_no_scope_source:
+        if kind == "scope":
+            hint, warned = NO_SCOPE_SOURCE, _warned_no_scope_source
             _warned_no_scope_source = True
+        else:
+            hint, warned = NO_GROUP_SOURCE, _warned_no_group_source
+            _warned_no_group_source = True
+        if not warned:
             logger.warning(
-                "%s can never pass for ALB logins: scopes come only from a verified access "
-                "token, and neither ALBConfig.cognito nor ALBConfig.access_token is set, so "
-                "every user is refused with 403",
+                "%s can never pass for ALB logins (%s), so every user is refused with 403",
                 guard,
+                hint,
             )
     denied = PermissionDeniedError(
-        kind="scope", required=required, granted=granted, any_of=any_of, hint=hint
+        kind=kind, required=required, granted=granted, any_of=any_of, hint=hint
     )
     return _reject(conn, denied)
 
@@ -124,8 +143,22 @@ def _scope_denied(
 def _user(conn: HTTPConnection) -> ALBUser:
     user = conn.scope.get("user")
     if not isinstance(user, ALBUser):
+        if "user" not in conn.scope:  # no authentication middleware ran: not the client's fault
+            raise _not_installed(conn)
         raise _reject(conn, MissingTokenError("not authenticated"))
     return user
+
+
+def _not_installed(conn: HTTPConnection) -> Exception:
+    """A 503 (on a websocket, a close with 1011), logged as the configuration error it is."""
+    logger.error("%s (%s)", NOT_INSTALLED, loggable(conn.url.path))
+    if conn.scope["type"] == "websocket":
+        return WebSocketException(code=1011, reason="authentication_not_configured")
+    return HTTPException(
+        status_code=503,
+        detail="authentication is not configured",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def current_user(
@@ -140,8 +173,9 @@ def current_user(
     """
     user = _user(conn)
     if not user.has_scopes(*security_scopes.scopes):
-        raise _scope_denied(
+        raise _denied(
             conn,
+            "scope",
             security_scopes.scopes,
             user.scopes,
             guard=f"Security(current_user, scopes={security_scopes.scopes!r})",
@@ -154,8 +188,13 @@ def optional_user(
     _header: str | None = Security(alb_scheme),
     _bearer: object = Security(bearer_scheme),
 ) -> ALBUser | None:
-    """The verified `ALBUser`, or None for an anonymous request (`optional=True`, public paths)."""
+    """The verified `ALBUser`, or None for an anonymous request (`optional=True`, public paths).
+
+    Without `ALBAuthMiddleware` on the app: 503, and an error in the log.
+    """
     user = conn.scope.get("user")
+    if user is None and "user" not in conn.scope:
+        raise _not_installed(conn)
     return user if isinstance(user, ALBUser) else None
 
 
@@ -184,12 +223,7 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
         granted = user.scopes if kind == "scope" else user.groups
         holds = user.has_scopes if kind == "scope" else user.in_groups
         if not holds(*names, any_of=any_of):
-            if kind == "scope":
-                raise _scope_denied(conn, names, granted, any_of=any_of, guard=name)
-            denied = PermissionDeniedError(
-                kind=kind, required=names, granted=granted, any_of=any_of
-            )
-            raise _reject(conn, denied)
+            raise _denied(conn, kind, names, granted, any_of=any_of, guard=name)
         return user
 
     name = f"require_{kind}s({', '.join(names)}{', any_of=True' if any_of else ''})"

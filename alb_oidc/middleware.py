@@ -32,6 +32,7 @@ logger = logging.getLogger("alb_oidc")
 #: The ASGI scope key under which the middleware leaves its `ALBConfig` (used by logout).
 CONFIG_SCOPE_KEY = "alb_oidc.config"
 
+#: The type of `on_error`: given the request and the refusal, the response (or an awaitable of it).
 ErrorHandler = Callable[[HTTPConnection, AuthError], Response | Awaitable[Response]]
 
 # RFC 6455 "policy violation": the close code for a refused websocket handshake.

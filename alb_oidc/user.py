@@ -60,17 +60,23 @@ class Grants(NamedTuple):
         """Grants from access-token claims (frozen here), with scopes and groups read from them
         (Cognito's `scope` and `cognito:groups`) unless given."""
         frozen = None if claims is None else freeze_claims(claims)
-        scope_set = frozenset(scopes) if scopes is not None else scopes_of(frozen)
+        scope_set = _name_set(scopes) if scopes is not None else scopes_of(frozen)
         return cls(
             frozen,
             scope_set,
-            frozenset(groups) if groups is not None else groups_of(frozen),
+            _name_set(groups) if groups is not None else groups_of(frozen),
             tuple(sorted(scope_set)),
             verified and frozen is not None,
             bearer,
         )
 
 
+def _name_set(names: Iterable[str]) -> frozenset[str]:
+    """`names` as a set; a single string is one name (not a set of its characters)."""
+    return frozenset((names,)) if isinstance(names, str) else frozenset(names)
+
+
+#: The grants of a user without an access token: no claims, scopes or groups, not verified.
 NO_GRANTS = Grants(None, frozenset(), frozenset(), (), verified=False)
 
 
@@ -258,7 +264,11 @@ class ALBUser(BaseUser):
         return self._grants.groups
 
     def _first(self, *names: str) -> str | None:
-        for source in (self._claims, self._grants.claims or _EMPTY):
+        # The access token's claims only when verified: the insecure mode's unverified token
+        # may grant scopes and groups (as documented), never a name or an email.
+        grants = self._grants
+        fallback = grants.claims if grants.verified and grants.claims is not None else _EMPTY
+        for source in (self._claims, fallback):
             for name in names:
                 value = source.get(name)
                 if isinstance(value, str) and value:

@@ -224,6 +224,7 @@ def test_websocket_guard(alb: FakeALB, client: TestClient) -> None:
 @pytest.fixture
 def no_scope_warning_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guards, "_warned_no_scope_source", False)
+    monkeypatch.setattr(guards, "_warned_no_group_source", False)
 
 
 @pytest.mark.usefixtures("no_scope_warning_yet")
@@ -245,9 +246,9 @@ def test_without_cognito_a_scope_guard_says_why_and_warns_once(
     )
     warnings = [r for r in caplog.records if r.name == "alb_oidc" and r.levelname == "WARNING"]
     assert [r.getMessage() for r in warnings] == [
-        "require_scopes(tasks/read) can never pass for ALB logins: scopes come only from a "
-        "verified access token, and neither ALBConfig.cognito nor ALBConfig.access_token is set, "
-        "so every user is refused with 403"
+        "require_scopes(tasks/read) can never pass for ALB logins (scopes come only from a "
+        "verified access token, and this app verifies none: configure ALBConfig.cognito or "
+        "ALBConfig.access_token), so every user is refused with 403"
     ]
 
 
@@ -261,13 +262,65 @@ def test_with_cognito_a_missing_scope_is_a_plain_403_without_a_warning(
 
 
 @pytest.mark.usefixtures("no_scope_warning_yet")
-def test_without_cognito_group_guards_are_not_blamed_on_scopes(
+def test_without_any_group_source_a_group_guard_says_why_and_warns_once(
     alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The user is in `admins` at the IdP, but nothing verified can say so: a bare 403 hid why.
     with TestClient(make_app(alb, clock, cognito=None)) as client:
-        response = client.get("/admin", headers=alb.headers("alice", groups=["admins"]))
+        headers = alb.headers("alice", groups=["admins"])
+        first = client.get("/admin", headers=headers)
+        second = client.get("/admin", headers=headers)
+    assert (
+        first.json()["detail"]
+        == second.json()["detail"]
+        == (
+            "missing group: admins (groups come only from a verified token, and this app verifies "
+            "none that has them: configure ALBConfig.cognito, ALBConfig.access_token or "
+            "ALBConfig.groups_claim)"
+        )
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("require_groups(admins) can never pass for ALB logins")
+    assert "scopes" not in warnings[0]
+
+
+@pytest.mark.usefixtures("no_scope_warning_yet")
+def test_with_a_userinfo_groups_claim_a_missing_group_is_a_plain_403(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(make_app(alb, clock, cognito=None, groups_claim="groups")) as client:
+        response = client.get("/admin", headers=alb.headers("bob"))
     assert response.json()["detail"] == "missing group: admins"
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize("path", ["/me", "/tasks", "/maybe"])
+def test_guards_on_an_app_without_the_middleware_answer_503_and_log_why(
+    alb: FakeALB, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Valid ALB headers, but nothing verified them: the guards used to answer a silent 401.
+    app = FastAPI()
+
+    @app.get("/me")
+    def me(user: ALBUser = Security(current_user)) -> str:
+        return user.sub  # pragma: no cover - never reached
+
+    @app.get("/tasks", dependencies=[Security(require_scopes("tasks/read"))])
+    def tasks() -> list[str]:
+        return []  # pragma: no cover - never reached
+
+    @app.get("/maybe")
+    def maybe(user: ALBUser | None = Security(optional_user)) -> str | None:
+        return None if user is None else user.sub  # pragma: no cover - never reached
+
+    response = TestClient(app).get(path, headers=alb.headers("alice", scopes=["tasks/read"]))
+    assert (response.status_code, response.json()) == (
+        503,
+        {"detail": "authentication is not configured"},
+    )
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [f"{guards.NOT_INSTALLED} ({path})"]
 
 
 def test_guards_without_fastapi_say_which_extra_to_install() -> None:

@@ -64,6 +64,25 @@ def test_explicit_scopes_and_groups_win() -> None:
     assert user.access_token_verified is False
 
 
+def test_a_single_string_is_one_scope_or_group_not_characters() -> None:
+    user = ALBUser({"sub": "s"}, scopes="admin", groups="ops")
+    assert (user.scopes, user.groups) == ({"admin"}, {"ops"})
+    assert not user.has_scopes("a")
+
+
+def test_names_come_from_the_access_token_only_when_it_was_verified() -> None:
+    access = {"sub": "s", "email": "ceo@example.com", "username": "ceo", "name": "The CEO"}
+    unverified = ALBUser({"sub": "s"}, access, access_token_verified=False)
+    assert (unverified.email, unverified.username, unverified.name) == (None, None, None)
+    assert unverified.display_name == "s"
+    verified = ALBUser({"sub": "s"}, access)
+    assert (verified.email, verified.username, verified.display_name) == (
+        "ceo@example.com",
+        "ceo",
+        "The CEO",
+    )
+
+
 def test_all_of_and_any_of() -> None:
     user = ALBUser({"sub": "s"}, scopes=["a", "b"], groups=["g"])
     assert user.has_scopes("a", "b")

@@ -337,3 +337,23 @@ def test_guards_without_fastapi_say_which_extra_to_install() -> None:
     assert result.stdout.strip() == (
         'ModuleNotFoundError|fastapi|alb_oidc.guards needs FastAPI: pip install "alb-oidc[fastapi]"'
     )
+
+
+def test_a_websocket_guard_without_the_middleware_closes_with_1011(
+    alb: FakeALB, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket, user: ALBUser = Depends(current_user)) -> None:
+        await websocket.accept()  # pragma: no cover - never reached
+
+    with (
+        pytest.raises(WebSocketDisconnect) as caught,
+        TestClient(app).websocket_connect("/ws", headers=alb.headers("alice")),
+    ):
+        pass  # pragma: no cover
+    assert (caught.value.code, caught.value.reason) == (1011, "authentication_not_configured")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"{guards.NOT_INSTALLED} (/ws)"
+    ]

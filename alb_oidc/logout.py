@@ -14,7 +14,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, check_redirect_url
+from .config import (
+    _COOKIE_NAME,
+    DEFAULT_SESSION_COOKIE,
+    ALBConfig,
+    _is_loopback,
+    check_redirect_url,
+)
 from .errors import ConfigurationError
 from .middleware import CONFIG_SCOPE_KEY, NEEDS_LOGOUT_URL, logger
 
@@ -107,12 +113,16 @@ def logout_response(
     response = RedirectResponse(
         redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
     )
+    # `Secure`, but not for a loopback host (the local emulator, over plain http): there curl
+    # and Safari drop a Secure cookie, deletion included, and the user stayed logged in. The
+    # cookie only deletes, so it carries nothing to protect.
+    secure = "" if _is_loopback(request.url.hostname) else " Secure;"
     for name in shard_names(cookie_name, request.cookies):
         # Max-Age=0 and an expiry in the past: the ALB guide says to set the expiry to -1.
         response.raw_headers.append(
             (
                 b"set-cookie",
-                f"{name}=; Expires={_EPOCH}; Max-Age=0; Path=/; Secure; HttpOnly".encode("latin-1"),
+                f"{name}=; Expires={_EPOCH}; Max-Age=0; Path=/;{secure} HttpOnly".encode("latin-1"),
             )
         )
     return response

@@ -81,6 +81,28 @@ def test_logout_expires_every_shard_and_redirects(alb: FakeALB, clock: Clock) ->
         assert morsel["httponly"] is True
 
 
+@pytest.mark.parametrize(
+    ("base_url", "secure"),
+    [
+        ("https://app.example.com", True),
+        ("http://app.example.com", True),  # behind the ALB, TLS ends at the load balancer
+        ("http://127.0.0.1:8000", False),  # the local emulator: curl drops Secure over http
+        ("http://localhost:8000", False),
+        ("http://[::1]:8000", False),
+    ],
+)
+def test_the_expiring_cookies_are_secure_but_on_a_loopback_host(
+    alb: FakeALB, clock: Clock, base_url: str, secure: bool
+) -> None:
+    with TestClient(
+        make_app(alb, clock, logout_url=LOGOUT), base_url=base_url, follow_redirects=False
+    ) as client:
+        response = client.get("/logout", headers=alb.headers())
+    morsels = [next(iter(SimpleCookie(h).values())) for h in set_cookies(response).values()]
+    assert len(morsels) == 4
+    assert all(bool(morsel["secure"]) is secure and morsel["httponly"] for morsel in morsels)
+
+
 def test_a_browser_drops_every_shard(alb: FakeALB, clock: Clock) -> None:
     # The client's cookie jar plays the browser: after the logout response nothing is left.
     with TestClient(

@@ -29,6 +29,8 @@ COGNITO_URL = cognito_logout_url(
     "https://grafana.example.com/bye",
 )
 SHARDS = {f"AWSELBAuthSessionCookie-{n}" for n in range(4)}
+# The ALB forwards the browser's Host: the app's name, not the loopback address served on.
+BEHIND_THE_ALB = {"host": "grafana.example.com"}
 
 
 def expired(set_cookies: list[str]) -> set[str]:
@@ -155,7 +157,7 @@ def test_logout_expires_every_shard_and_goes_to_the_idp(
         "AWSELBAuthSessionCookie-6": "stray",
         "grafana_session": "kept",
     }
-    with httpx2.Client(base_url=service, follow_redirects=False) as client:
+    with httpx2.Client(base_url=service, headers=BEHIND_THE_ALB, follow_redirects=False) as client:
         cookie_header = "; ".join(f"{name}={value}" for name, value in cookies.items())
         response = client.request(method, path, headers={"cookie": cookie_header})
     assert response.status_code == 303
@@ -168,7 +170,7 @@ def test_logout_expires_every_shard_and_goes_to_the_idp(
 
 @pytest.mark.integration
 def test_head_answers_like_get_and_other_methods_are_405(service: str) -> None:
-    with httpx2.Client(base_url=service, follow_redirects=False) as client:
+    with httpx2.Client(base_url=service, headers=BEHIND_THE_ALB, follow_redirects=False) as client:
         head = client.head("/logout")
         assert (head.status_code, head.headers["location"], head.content) == (
             303,
@@ -202,7 +204,7 @@ def test_the_module_level_app_reads_the_environment_under_uvicorn(
     environment.setenv("ALB_OIDC_SESSION_COOKIE", "GrafanaALB")
     with (
         serve(logout_service.app) as base,
-        httpx2.Client(base_url=base, follow_redirects=False) as client,
+        httpx2.Client(base_url=base, headers=BEHIND_THE_ALB, follow_redirects=False) as client,
     ):
         response = client.get("/logout")
     assert (response.status_code, response.headers["location"]) == (303, COGNITO_URL)

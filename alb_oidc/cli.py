@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .authenticator import ALBAuthenticator
-from .config import ALBConfig
+from .config import _OIDC_FIELDS, _OIDC_PREFIXES, ALBConfig, OIDCAccessTokenConfig
 from .errors import ALBOIDCError, AuthError, ConfigurationError
 from .tokens import parse_data_token
 
@@ -65,9 +66,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+_MAX_PORT = 65_535
+
+
+def _port(value: str) -> int:
+    """A TCP port for argparse: 0 (a free one) to 65535, else a usage error (exit 2)."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= _MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to {_MAX_PORT}: {value}")
+    return port
+
+
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="emulator address (default loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="emulator port (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="emulator port (default 8000)")
     parser.add_argument("--users", help="TOML or JSON users file for the built-in IdP")
     parser.add_argument(
         "--key-file", help="keep the emulator's signing key in this PEM file (default: per run)"
@@ -103,13 +118,17 @@ LOGOUT_RETURN_PATH = "/bye"
 
 
 def _idp_port(args: argparse.Namespace) -> int:
-    """The built-in IdP's port: `--idp-port`, else the emulator's port + 1 (0 stays 0).
+    """The built-in IdP's port: `--idp-port`, else the emulator's port + 1 (0 stays 0; 65535,
+    the last port, takes the one before).
 
     A port that is the same on every run keeps the issuer the app was configured with valid.
     """
     if args.idp_port is not None:
         return int(args.idp_port)
-    return args.port + 1 if args.port else 0
+    port = int(args.port)
+    if not port:
+        return 0
+    return port + 1 if port < _MAX_PORT else port - 1
 
 
 def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
@@ -129,15 +148,16 @@ def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
     )
 
 
-def _serve_until_signal(stack: DevStack, banner: str) -> int:
-    """Start `stack`, print `banner`, and stop cleanly on Ctrl-C or SIGTERM."""
+def _serve_until_signal(stack: DevStack, banner: Callable[[DevStack], list[str]]) -> int:
+    """Start `stack`, print `banner(stack)`, and stop cleanly on Ctrl-C or SIGTERM."""
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
+        lines = banner(stack)  # before serving: a bad setting stops here, with the ports closed
         stack.start()
-        print(banner, flush=True)
+        print("\n".join(lines), flush=True)
         while not stop.wait(0.2):
             pass
         print("Stopping...", file=sys.stderr, flush=True)
@@ -149,7 +169,12 @@ def _serve_until_signal(stack: DevStack, banner: str) -> int:
     return 0
 
 
-def _banner(stack: DevStack, title: str) -> list[str]:
+#: Prints the `access_token` of the token endpoint's JSON answer (no jq needed).
+_FROM_JSON = """python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'"""
+
+
+def _banner(stack: DevStack, title: str, machine_url: str | None = None) -> list[str]:
+    """The banner's lines; with `machine_url`, how to get a machine token and call it there."""
     from .dev.signer import DEV_SIGNER_ARN  # noqa: PLC0415
     from .dev.users import DEMO_PASSWORDS  # noqa: PLC0415
 
@@ -168,11 +193,15 @@ def _banner(stack: DevStack, title: str) -> list[str]:
         lines.append(
             f"  Dev IdP     {stack.idp.issuer} (access tokens shaped like {stack.idp.provider}'s)"
         )
-        for client in stack.idp.clients.values():
+        for client in stack.idp.clients.values() if machine_url else ():
+            # The emulator does not emulate a `jwt-validation` rule (it would ask a machine
+            # client to log in): the token goes to the app's own address.
             lines.append(
-                f"  Machine     curl -u {client.client_id}:{client.client_secret} -d "
+                f"  Machine     TOKEN=$(curl -s -u {client.client_id}:{client.client_secret} -d "
                 f"grant_type=client_credentials -d scope=tasks/read {stack.idp.issuer}/oauth2/token"
+                f" | {_FROM_JSON})"
             )
+            lines.append(f'              curl -H "Authorization: Bearer $TOKEN" {machine_url}')
     lines.append(f"  Signer ARN  {DEV_SIGNER_ARN}")
     return lines
 
@@ -181,13 +210,23 @@ def _demo(args: argparse.Namespace) -> int:
     from .dev.demo_app import create_app  # noqa: PLC0415
 
     stack = _stack(args, app_factory=create_app)
-    lines = _banner(stack, "demo")
+    return _serve_until_signal(stack, _demo_lines)
+
+
+def _demo_lines(stack: DevStack) -> list[str]:
+    """`alb-oidc demo`'s banner."""
+    lines = _banner(stack, "demo", machine_url=f"{stack.upstream}/me")
     lines.append(f"  Example app {stack.upstream} (behind the emulator; open the URL above)")
     lines.append("Press Ctrl-C to stop.")
-    return _serve_until_signal(stack, "\n".join(lines))
+    return lines
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from .dev.paths import check_public_pattern  # noqa: PLC0415
+
+    for pattern in args.public:
+        # Before any port is bound, in the app's terms: it reads ALB_OIDC_PUBLIC_PATHS alike.
+        check_public_pattern(pattern, "--public")
     settings: dict[str, Any] = {
         "on_unauthenticated": args.on_unauthenticated,
         "session_cookie": args.session_cookie,
@@ -221,14 +260,30 @@ def _dev(args: argparse.Namespace) -> int:
         public_paths=public,
         idp_port=_idp_port(args) if not args.issuer else 0,
     )
-    lines = _banner(stack, "dev")
-    lines.append(f"  Upstream    {args.upstream}")
+    return _serve_until_signal(stack, _dev_lines)
+
+
+def _dev_lines(stack: DevStack) -> list[str]:
+    """`alb-oidc dev`'s banner, ending with the settings for the app behind the emulator."""
+    environment = app_environment(stack)
+    # A machine token only when the printed settings let the app verify it.
+    machine = stack.upstream if "ALB_OIDC_BEARER_ISSUER" in environment else None
+    lines = _banner(stack, "dev", machine_url=machine)
+    lines.append(f"  Upstream    {stack.upstream}")
     if stack.idp is not None:
         lines.append(
             f"  Logout      the IdP returns to {stack.url}{LOGOUT_RETURN_PATH}, forwarded "
             "without a login: serve a signed-out page there"
         )
     lines.append("Start the app behind it with these settings (they stay the same across runs):")
+    lines.extend(f"  export {name}='{value}'" for name, value in environment.items())
+    lines.append("Press Ctrl-C to stop.")
+    return lines
+
+
+def app_environment(stack: DevStack) -> dict[str, str]:
+    """The `ALB_OIDC_*` variables from which `ALBConfig.from_env()` builds what
+    `stack.app_config()` is: the settings `alb-oidc dev` prints for the app behind it."""
     config = stack.app_config()
     environment = stack.emulator.app_environment(stack.url)
     if config.cognito is not None:
@@ -237,15 +292,38 @@ def _dev(args: argparse.Namespace) -> int:
             ALB_OIDC_COGNITO_ISSUER=str(config.cognito.issuer),
             ALB_OIDC_COGNITO_JWKS_URL=str(config.cognito.jwks_url),
         )
+    if config.access_token is not None:
+        environment.update(_oidc_environment("ACCESS_TOKEN_", config.access_token))
+    if isinstance(config.bearer, OIDCAccessTokenConfig):
+        # A Cognito pool as `bearer` has no variables: `_banner` then shows no machine token.
+        environment.update(_oidc_environment("BEARER_", config.bearer))
     if config.logout_url:
         environment["ALB_OIDC_LOGOUT_URL"] = config.logout_url
     if config.public_paths:
         environment["ALB_OIDC_PUBLIC_PATHS"] = ",".join(config.public_paths)
     if config.optional:
         environment["ALB_OIDC_OPTIONAL"] = "true"
-    lines.extend(f"  export {name}='{value}'" for name, value in environment.items())
-    lines.append("Press Ctrl-C to stop.")
-    return _serve_until_signal(stack, "\n".join(lines))
+    return environment
+
+
+def _oidc_environment(prefix: str, idp: OIDCAccessTokenConfig) -> dict[str, str]:
+    """`ALB_OIDC_{prefix}*` for the fields of `idp` that differ from the defaults (a claim
+    turned off is `none`, as `from_env` reads it)."""
+    defaults = {item.name: item.default for item in dataclasses.fields(OIDCAccessTokenConfig)}
+    environment = {}
+    for name in _OIDC_PREFIXES[prefix]:
+        field_name, kind = _OIDC_FIELDS[name]
+        value = getattr(idp, field_name)
+        if value == defaults[field_name]:  # lists are tuples once checked, like the defaults
+            continue
+        if kind == "list":
+            text = ",".join(value)
+        elif kind == "claim" and value is None:
+            text = "none"
+        else:
+            text = str(value)
+        environment[f"ALB_OIDC_{prefix}{name}"] = text
+    return environment
 
 
 def _hash_password(args: argparse.Namespace) -> int:
@@ -296,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--upstream", required=True, help="your app's base URL (the ALB's target)")
     dev.add_argument(
         "--idp-port",
-        type=int,
+        type=_port,
         help="the built-in IdP's loopback port (default: --port + 1, the same on every run)",
     )
     dev.add_argument("--issuer", help="an OIDC issuer to use instead of the built-in IdP")
@@ -322,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATTERN",
-        help="a path pattern forwarded without authentication (repeatable), e.g. /health",
+        help="a path forwarded without authentication (repeatable): exact, e.g. /health, or a "
+        "prefix ending in *, e.g. /static/*",
     )
     dev.set_defaults(run=_dev)
 

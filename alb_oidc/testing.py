@@ -43,7 +43,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from .config import JWT_ALGORITHMS, ALBConfig, CognitoConfig, OIDCAccessTokenConfig
+from .config import (
+    _KEY_URL_BY_PARTITION,
+    JWT_ALGORITHMS,
+    ALBConfig,
+    CognitoConfig,
+    OIDCAccessTokenConfig,
+)
 
 __all__ = ["FakeALB", "FakeIdP", "b64url", "encode_data_token", "sign_es256"]
 
@@ -104,7 +110,11 @@ class FakeALB:
         token_lifetime: float = 120,
     ) -> None:
         self.alb_arn = alb_arn
-        self.region = alb_arn.split(":")[3]
+        self.partition, self.region = alb_arn.split(":")[1], alb_arn.split(":")[3]
+        default = _KEY_URL_BY_PARTITION.get(self.partition)
+        # The key URL templates served: the partition's own (GovCloud's is an S3 bucket), and
+        # any `key_url` given to `config()`; the last one is `key_url()`'s.
+        self._key_url_templates: list[str] = [] if default is None else [default]
         self.client_id = client_id
         self.user_pool_id = user_pool_id
         pool_region = user_pool_id.split("_", 1)[0]
@@ -128,8 +138,15 @@ class FakeALB:
         return self._pool_key
 
     def key_url(self, kid: str | None = None) -> str:
-        """Where the real ALB publishes the public key for `kid` (default: this ALB's)."""
-        return f"https://public-keys.auth.elb.{self.region}.amazonaws.com/{kid or self.kid}"
+        """Where `config()` fetches the public key for `kid` (default: this ALB's): the real
+        AWS URL for the ARN's partition and region, or the `key_url` last given to `config()`."""
+        if not self._key_url_templates:
+            raise ValueError(
+                f"partition {self.partition!r} has no documented ALB key endpoint: "
+                "pass key_url to config()"
+            )
+        template = self._key_url_templates[-1]
+        return template.replace("{region}", self.region).replace("{kid}", kid or self.kid)
 
     def public_key_pem(self) -> bytes:
         """The ALB public key as the key endpoint serves it."""
@@ -244,11 +261,18 @@ class FakeALB:
         """Answer a key request like AWS does: PEM per kid, JWKS for the pool; 404 otherwise."""
         url = str(request.url)
         self.requests.append(url)
-        if request.method == "GET" and url == self.key_url():
+        if request.method == "GET" and url in self._key_urls():
             return httpx2.Response(200, content=self.public_key_pem())
         if request.method == "GET" and url == self.jwks_url:
             return httpx2.Response(200, json=self.jwks())
         return httpx2.Response(404, text="not found")
+
+    def _key_urls(self) -> set[str]:
+        """This ALB's key URL under every template served, as httpx2 spells a request's URL."""
+        return {
+            str(httpx2.URL(template.replace("{region}", self.region).replace("{kid}", self.kid)))
+            for template in self._key_url_templates
+        }
 
     def transport(self, *idps: FakeIdP) -> httpx2.MockTransport:
         """An `httpx2.MockTransport` serving this ALB's key and the pool's JWKS, and the
@@ -269,7 +293,10 @@ class FakeALB:
 
     def config(self, *, cognito: bool | None = True, **overrides: Any) -> ALBConfig:
         """An `ALBConfig` trusting this ALB, its client and issuer, and its user pool's access
-        tokens (unless `cognito` is false, or `access_token` is among the `overrides`)."""
+        tokens (unless `cognito` is false, or `access_token` is among the `overrides`).
+
+        With a `key_url` override the transport serves the key there too (and `key_url()`
+        names it); without one it is at the AWS URL for the ARN's partition."""
         if "access_token" in overrides:
             cognito = False
         settings: dict[str, Any] = {
@@ -279,7 +306,13 @@ class FakeALB:
             "cognito": self.cognito_config() if cognito else None,
         }
         settings.update(overrides)
-        return ALBConfig(**settings)
+        config = ALBConfig(**settings)
+        if config.key_url is not None:
+            # Serve the key where this config fetches it, and name that URL in `key_url()`.
+            if config.key_url in self._key_url_templates:
+                self._key_url_templates.remove(config.key_url)
+            self._key_url_templates.append(config.key_url)
+        return config
 
     def cognito_config(self) -> CognitoConfig:
         """A `CognitoConfig` for this fake user pool."""

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx2
 import pytest
 
-from alb_oidc.cli import _idp_port, build_parser, main
+from alb_oidc import ALBConfig
+from alb_oidc.cli import _demo_lines, _dev_lines, _idp_port, build_parser, main
+from alb_oidc.dev.demo_app import create_app
 from alb_oidc.dev.serving import bind, is_loopback
+from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import verify_password
 
-from .servers import echo_app, login, serve
+from .servers import dev_stack, echo_app, login, require, serve
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +148,12 @@ def test_dev_keeps_the_idp_port_and_makes_the_logout_return_public() -> None:
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["--port", "8100"], 8101), (["--port", "0"], 0), (["--idp-port", "9000"], 9000)],
+    [
+        (["--port", "8100"], 8101),
+        (["--port", "0"], 0),
+        (["--idp-port", "9000"], 9000),
+        (["--port", "65535"], 65534),  # the last port: the one before it
+    ],
 )
 def test_the_idp_port_defaults_to_the_next_port(args: list[str], expected: int) -> None:
     parsed = build_parser().parse_args(["dev", "--upstream", "http://127.0.0.1:9", *args])
@@ -225,3 +236,141 @@ def test_hash_password_from_stdin(
     assert verify_password("correct horse", capsys.readouterr().out.strip())
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     assert main(["hash-password", "--stdin"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["demo", "--port", "70000"],
+            "argument --port: a port is 0 (any free one) to 65535: 70000",
+        ),
+        ([*DEV, "--port", "-1"], "argument --port: a port is 0 (any free one) to 65535: -1"),
+        ([*DEV, "--idp-port", "65536"], "argument --idp-port: a port is 0 (any free one) to 65535"),
+        ([*DEV, "--port", "http"], "argument --port: not a port number: 'http'"),
+    ],
+)
+def test_ports_out_of_range_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("usage: alb-oidc")
+
+
+def test_a_bad_public_pattern_names_the_option_before_any_port_is_bound(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taken = bind()  # were the port bound first, the error would be about the port
+    try:
+        status = main([*DEV, "--port", str(taken.getsockname()[1]), "--public", "/static/*/x"])
+    finally:
+        taken.close()
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--public may use '*' only as its last character" in err
+    assert "cannot listen" not in err
+
+
+def exports(lines: list[str]) -> dict[str, str]:
+    return dict(re.findall(r"^  export (ALB_OIDC_\w+)='([^']*)'$", "\n".join(lines), re.M))
+
+
+def run_machine_lines(lines: list[str]) -> httpx2.Response:
+    """Run the banner's two machine-client lines in a shell; what the second one printed."""
+    require(shutil.which("curl") is not None, "curl")
+    bash = shutil.which("bash")
+    require(bash is not None, "bash")
+    start = next(i for i, line in enumerate(lines) if line.startswith("  Machine "))
+    script = "\n".join(
+        line.strip() for line in (lines[start][len("  Machine ") :], lines[start + 1])
+    )
+    # The shell's python3 is this interpreter (the banner parses the token's JSON with it).
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
+    result = subprocess.run(
+        [str(bash), "-c", f"set -eo pipefail\n{script} -s -w '\\n%{{http_code}}'"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PATH": path},
+    )
+    assert result.returncode == 0, result.stderr
+    body, _, status = result.stdout.rpartition("\n")
+    return httpx2.Response(int(status), content=body.encode())
+
+
+def test_the_demo_banner_shows_a_machine_client_call_that_works() -> None:
+    with dev_stack(app_factory=create_app) as stack:
+        lines = _demo_lines(stack)
+        assert any(
+            f'curl -H "Authorization: Bearer $TOKEN" {stack.upstream}/me' in line for line in lines
+        )
+        me = run_machine_lines(lines)
+    assert me.status_code == 200, me.text
+    assert me.json()["is_bearer"] is True
+    assert me.json()["scopes"] == ["tasks/read"]
+
+
+@pytest.mark.parametrize("provider", ["cognito", "okta"])
+def test_dev_prints_what_the_app_needs_to_verify_as_the_demo_app_does(provider: str) -> None:
+    """An app started from the printed settings sees the user (and machine) the demo app sees."""
+    target = bind()
+    upstream = f"http://127.0.0.1:{target.getsockname()[1]}"
+    try:
+        stack = DevStack(port=0, upstream=upstream, provider=provider)
+    except BaseException:
+        target.close()
+        raise
+    lines = _dev_lines(stack)
+    printed = ALBConfig.from_env(exports(lines))
+    expected = stack.app_config()
+    assert printed.access_token == expected.access_token
+    assert printed.cognito == expected.cognito
+    if provider == "okta":
+        assert printed.access_token is not None
+        assert printed.bearer is not None
+        # A bearer token's user is its own `sub`: the only field with no bearer variable.
+        assert dataclasses.replace(printed.bearer, subject_claim="uid") == expected.bearer
+    else:
+        # A Cognito pool as bearer has no ALB_OIDC_ variables: then no machine token is shown.
+        assert printed.bearer is None
+        assert not any("Machine" in line for line in lines)
+    with serve(create_app(printed), target):
+        stack.start()
+        try:
+            with httpx2.Client(follow_redirects=True, timeout=10) as http:
+                me = login(http, f"{stack.url}/me", "alice", "alice").json()
+            assert (me["scopes"], me["groups"]) == (
+                ["openid", "tasks/read", "tasks/write"],
+                ["admins"],
+            )
+            if provider == "okta":
+                machine = run_machine_lines(lines)  # the app's home page, as the client
+                assert machine.status_code == 200, machine.text
+                assert "<span id='scopes'>tasks/read</span>" in machine.text
+        finally:
+            stack.stop()
+
+
+def test_the_documented_options_and_settings_are_the_real_ones() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "dev.md").read_text()
+    dev = build_parser()._subparsers._group_actions[0].choices["dev"]  # type: ignore[union-attr]
+    options = {
+        option
+        for action in dev._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    table = page.split("Options, mirroring", 1)[1].split("\n\n", 2)[1]
+    assert sorted(option for option in options if f"`{option}" not in table) == []
+    stack = DevStack(port=0, upstream="http://127.0.0.1:8080")
+    try:
+        printed = list(exports(_dev_lines(stack)))
+    finally:
+        stack.stop()
+    sample = page.split("The printed\nvariables look like this:", 1)[1].split("```", 2)[1]
+    assert re.findall(r"export (ALB_OIDC_\w+)=", sample) == printed

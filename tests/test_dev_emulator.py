@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import unescape
 from http.client import HTTPMessage, HTTPResponse
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx2
 import pytest
@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from alb_oidc import ALBAuthenticator, ALBConfig, ConfigurationError
 from alb_oidc.dev import DEV_SIGNER_ARN, ALBEmulator, EmulatorSettings
+from alb_oidc.dev.paths import parse_target
 from alb_oidc.dev.serving import bind
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import DevUser, demo_users, hash_password
@@ -202,6 +203,9 @@ def test_the_key_endpoint_serves_one_pem_per_kid(stack: DevStack) -> None:
     key = httpx2.get(f"{stack.url}/.alb-oidc-dev/keys/{kid}")
     assert key.status_code == 200
     assert key.content == stack.emulator.signer.public_key_pem
+    # As the ALB's key endpoint answers: 178 bytes of PEM ending in a newline, no Content-Type.
+    assert (len(key.content), key.content[-1:]) == (178, b"\n")
+    assert "content-type" not in key.headers
     assert (
         httpx2.get(
             f"{stack.url}/.alb-oidc-dev/keys/00000000-0000-4000-8000-000000000000"
@@ -244,6 +248,92 @@ def test_a_smaller_session_expires_the_shards_it_no_longer_uses(users: list[DevU
         assert {n for n in http.cookies if n.startswith("AWSELBAuthSessionCookie")} == {
             "AWSELBAuthSessionCookie-0"
         }
+
+
+def login_cookies(http: httpx2.Client) -> set[str]:
+    return {cookie.name for cookie in http.cookies.jar if cookie.name.startswith("ALBOIDCDevLogin")}
+
+
+def test_a_return_address_too_long_for_the_login_cookie_is_a_414(stack: DevStack) -> None:
+    response = httpx2.get(f"{stack.url}/search?q=" + "a" * 13_000, timeout=10)
+    assert response.status_code == 414
+    assert "too long to come back to after signing in" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_a_login_clears_every_login_cookie_shard(stack: DevStack, http: httpx2.Client) -> None:
+    # A 3.5 KB return address needs two login cookie shards.
+    long_url = f"{stack.url}/report?q=" + "b" * 3500
+    first = http.get(long_url)
+    assert login_cookies(http) == {"ALBOIDCDevLogin-0", "ALBOIDCDevLogin-1"}
+    signed_in = login(http, long_url, "alice", "alice")
+    assert first.status_code == signed_in.status_code == 200
+    assert login_cookies(http) == set()
+    # The session ends; the next login (the IdP's session still valid) must work.
+    for name in [name for name in http.cookies if name.startswith("AWSELBAuthSessionCookie")]:
+        del http.cookies[name]
+    again = http.get(f"{stack.url}/")
+    assert again.status_code == 200, again.text
+    assert echoed(again)["path"] == "/"
+
+
+def test_a_new_login_expires_the_shards_of_a_longer_pending_one(
+    stack: DevStack, http: httpx2.Client
+) -> None:
+    http.get(f"{stack.url}/report?q=" + "b" * 3500)  # abandoned at the login form
+    assert login_cookies(http) == {"ALBOIDCDevLogin-0", "ALBOIDCDevLogin-1"}
+    signed_in = login(http, f"{stack.url}/short", "bob", "bob")
+    assert signed_in.status_code == 200, signed_in.text
+    assert echoed(signed_in)["path"] == "/short"
+    assert login_cookies(http) == set()
+
+
+def test_the_emulator_in_a_test_client_without_with() -> None:
+    """Starlette's TestClient without `with` runs each request on a new event loop."""
+    with serve(echo_app) as upstream:
+        settings = EmulatorSettings(
+            upstream=upstream,
+            issuer="http://127.0.0.1:9",
+            client_id="c",
+            client_secret="s",
+            public_paths=["/health"],
+        )
+        client = TestClient(ALBEmulator(settings))
+        statuses = [client.get("/health").status_code for _ in range(4)]
+    assert statuses == [200] * 4
+
+
+def test_an_ipv6_loopback_host_gets_bracketed_urls(users: list[DevUser]) -> None:
+    try:
+        bind("::1").close()
+    except ConfigurationError:
+        pytest.skip("no IPv6 loopback here")
+    with serve(echo_app) as upstream:
+        stack = DevStack(host="::1", port=0, upstream=upstream, users=users)
+        stack.start()
+        try:
+            assert stack.url.startswith("http://[::1]:")
+            config = stack.app_config()
+            assert config.key_url == f"{stack.url}/.alb-oidc-dev/keys/{{kid}}"
+            with httpx2.Client(follow_redirects=True, timeout=10) as http:
+                seen = echoed(login(http, f"{stack.url}/x", "alice", "alice"))
+            assert seen["path"] == "/x"
+            user = authenticate(config, {name: seen["headers"][name] for name in OIDC_HEADERS})
+            assert user.username == "alice"
+        finally:
+            stack.stop()
+
+
+def test_a_failed_dev_stack_closes_the_sockets_it_bound() -> None:
+    sock = bind()
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(ConfigurationError, match="session_timeout") as caught:
+        DevStack(port=port, upstream="http://127.0.0.1:9", settings={"session_timeout": 0})
+    # `caught` keeps the traceback, and with it the frames: the port must still be free.
+    stack = DevStack(port=port, upstream="http://127.0.0.1:9")
+    stack.stop()
+    assert caught.value is not None
 
 
 def test_an_unreachable_upstream_is_a_502(users: list[DevUser]) -> None:
@@ -315,6 +405,71 @@ def test_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
     }
     with pytest.raises(ConfigurationError, match=message):
         EmulatorSettings(**{**settings, **overrides})
+
+
+def test_one_public_path_string_is_one_path() -> None:
+    with serve(echo_app) as upstream:
+        settings = EmulatorSettings(
+            upstream=upstream,
+            issuer="http://127.0.0.1:9",
+            client_id="c",
+            client_secret="s",
+            authorization_endpoint="http://127.0.0.1:9/a",
+            token_endpoint="http://127.0.0.1:9/t",
+            userinfo_endpoint="http://127.0.0.1:9/u",
+            public_paths="/health",
+        )
+        assert settings.public_paths == ("/health",)
+        with TestClient(ALBEmulator(settings), follow_redirects=False) as client:
+            assert client.get("/health").status_code == 200
+            assert client.get("/").status_code == 302
+            assert client.get("/h").status_code == 302
+    stack = DevStack(port=0, upstream="http://127.0.0.1:9", public_paths="/health")
+    stack.stop()
+    assert stack.public_paths == ("/health",)
+    assert stack.emulator.settings.public_paths == ("/health",)
+
+
+PATTERNS = ["/health", "/static/*", "/*", "/a?b", "/[ab]", "/x*"]
+PATTERNS_REFUSED = ["health", "", " /x", "/x ", "/a*/b", "*", "*.js", "/static/*/x", "/x/**"]
+SAMPLE_PATHS = ["/", "/health", "/healthz", "/static/", "/static/a/b", "/a?b", "/ab", "/a"]
+SAMPLE_PATHS += ["/[ab]", "/x/**", "/x/y", "/x", "/xy", "/static"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS + PATTERNS_REFUSED)
+def test_public_patterns_mean_what_alb_config_makes_of_them(pattern: str) -> None:
+    """The emulator forwards without a login exactly the paths the app lets through."""
+    try:
+        app = ALBConfig(alb_arns=[DEV_SIGNER_ARN], public_paths=[pattern])
+    except ConfigurationError:
+        with pytest.raises(ConfigurationError, match=r"public_paths\[0\]"):
+            EmulatorSettings(
+                upstream="http://127.0.0.1:9",
+                issuer="http://127.0.0.1:8",
+                client_id="c",
+                client_secret="s",
+                public_paths=[pattern],
+            )
+        assert pattern in PATTERNS_REFUSED
+        return
+    assert pattern in PATTERNS
+    for path in SAMPLE_PATHS:
+        target = parse_target({"path": path, "raw_path": quote(path).encode("ascii")})
+        assert target is not None
+        assert target.is_public([pattern]) is app.is_public(path), path
+
+
+def test_a_dev_stack_checks_public_paths_before_binding_a_port() -> None:
+    taken = bind()
+    try:
+        with pytest.raises(ConfigurationError, match=r"public_paths\[1\] must start with '/'"):
+            DevStack(
+                port=taken.getsockname()[1],
+                upstream="http://127.0.0.1:9",
+                public_paths=["/health", "health"],
+            )
+    finally:
+        taken.close()
 
 
 # -- request targets, redirects, headers: what a client can send that a browser would not --------

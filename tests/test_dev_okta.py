@@ -91,16 +91,22 @@ def test_a_machine_client_calls_the_same_running_app(stack: DevStack) -> None:
     assert anonymous.headers["www-authenticate"] == "Bearer"
 
 
-def test_the_banner_shows_how_to_get_a_machine_token(stack: DevStack) -> None:
+def test_the_banner_shows_how_to_get_a_machine_token_and_where_to_send_it(
+    stack: DevStack,
+) -> None:
     assert stack.idp is not None
     (client,) = stack.idp.clients.values()
-    banner = "\n".join(_banner(stack, "demo"))
+    banner = "\n".join(_banner(stack, "demo", machine_url=f"{stack.upstream}/me"))
     assert (
-        f"curl -u {client.client_id}:{client.client_secret} -d grant_type=client_credentials"
+        f"curl -s -u {client.client_id}:{client.client_secret} -d grant_type=client_credentials"
         in banner
     )
     assert f"{stack.idp.issuer}/oauth2/token" in banner
+    # To the app's own address: at the emulator's a machine client is sent to log in.
+    assert f'curl -H "Authorization: Bearer $TOKEN" {stack.upstream}/me' in banner
+    assert stack.url not in banner.split("Machine", 1)[1].split("Signer", 1)[0]
     assert "shaped like okta's" in banner
+    assert "Machine" not in "\n".join(_banner(stack, "dev"))
 
 
 def test_the_cognito_shaped_stack_takes_client_credentials_too() -> None:

@@ -93,6 +93,31 @@ def test_users_load_from_toml_and_json(tmp_path: Path) -> None:
             '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nclaims = {sub = "b"}',
             "may not set sub",
         ),
+        (
+            '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nsub = 1001',
+            "sub must be a non-empty string: 1001",
+        ),
+        (
+            '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nsub = ""',
+            "sub must be a non-empty string",
+        ),
+        (
+            '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nsub = " "',
+            "sub must be a non-empty string",
+        ),
+        (
+            '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nemail = 7',
+            "email must be a non-empty string: 7",
+        ),
+        (
+            '[[users]]\nusername = "a"\npassword_hash = "scrypt$x"\nemail = ""',
+            "email must be a non-empty string",
+        ),
+        (
+            '[[users]]\nusername = "a"\npassword = "x"',
+            r"unknown fields \['password'\] \(store password_hash instead: "
+            r"alb-oidc hash-password\)",
+        ),
         ('[[users]]\nusername = ""\npassword_hash = "scrypt$x"', "non-empty username"),
         ('[[users]]\npassword_hash = "scrypt$x"', r"users\[0\]: .*username"),
         (

@@ -8,7 +8,12 @@ import json
 import httpx2
 import jwt
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
+from alb_oidc import ALBAuthMiddleware, ALBConfig
 from alb_oidc.testing import FakeALB, FakeIdP, b64url
 
 
@@ -123,3 +128,43 @@ def test_the_okta_preset_mints_okta_shaped_tokens() -> None:
     assert FakeIdP.okta(issuer="https://other.example/oauth2/x").issuer == (
         "https://other.example/oauth2/x"
     )
+
+
+GOVCLOUD_ARN = (
+    "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:loadbalancer/app/my-alb/"
+    "0123456789abcdef"
+)
+
+
+def verified_sub(alb: FakeALB, config: ALBConfig) -> str:
+    """The `sub` the middleware verifies with `config` and the fake ALB's transport."""
+    app = Starlette(routes=[Route("/me", lambda request: PlainTextResponse(request.user.sub))])
+    app.add_middleware(ALBAuthMiddleware, config=config, http_client=alb.http_client())
+    with TestClient(app) as client:
+        response = client.get("/me", headers=alb.headers("alice"))
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def test_a_govcloud_alb_serves_its_key_where_its_config_fetches_it() -> None:
+    alb = FakeALB(alb_arn=GOVCLOUD_ARN)
+    config = alb.config()
+    assert alb.key_url() == config.key_urls[GOVCLOUD_ARN].replace("{kid}", alb.kid)
+    assert alb.key_url().startswith("https://s3-us-gov-west-1.amazonaws.com/")
+    assert verified_sub(alb, config) == "alice"
+    assert alb.requests[0] == alb.key_url()
+
+
+def test_a_key_url_given_to_config_is_served(alb: FakeALB) -> None:
+    config = alb.config(key_url="https://keys.example/{region}/{kid}")
+    assert alb.key_url() == f"https://keys.example/eu-west-1/{alb.kid}"
+    assert verified_sub(alb, config) == "alice"
+    assert alb.requests[0] == alb.key_url()
+
+
+def test_a_partition_without_a_key_endpoint_needs_a_key_url() -> None:
+    alb = FakeALB(alb_arn=GOVCLOUD_ARN.replace("aws-us-gov", "aws-cn"))
+    with pytest.raises(ValueError, match="pass key_url to config"):
+        alb.key_url()
+    config = alb.config(key_url="https://keys.example/{kid}")
+    assert verified_sub(alb, config) == "alice"

@@ -34,7 +34,7 @@ from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig
 from ..errors import ConfigurationError
 from .oidc import IdPError, OIDCClient
 from .pages import message_page
-from .paths import RequestTarget, parse_target
+from .paths import RequestTarget, parse_target, public_patterns
 from .proxy import forward
 from .sessions import MAX_SHARDS, CookieTooLargeError, SealedCookie, cookie_header, expire_header
 from .signer import DEV_SIGNER_ARN, DevSigner
@@ -53,9 +53,11 @@ class EmulatorSettings:
     """What an `authenticate-oidc` action is configured with, plus where the target is.
 
     Give `issuer` alone to use OIDC discovery, or all three endpoints explicitly.
-    `public_paths` are glob patterns (`/health`, `/static/*`) forwarded without authentication,
-    like a listener rule without the authenticate action; they match the normalised path the
-    upstream receives (`/static/../admin` is `/admin`).
+    `public_paths` are forwarded without authentication, like a listener rule without the
+    authenticate action. They are read as `ALBConfig.public_paths` reads them, so the app behind
+    agrees: an exact path (`/health`) or a prefix ending in `*` (`/static/*`); anything else is a
+    `ConfigurationError`. They match the normalised path the upstream receives
+    (`/static/../admin` is `/admin`).
 
     An ALB signs a new `x-amzn-oidc-data` for every request, valid `data_token_lifetime` seconds
     from then (captured ALB tokens: `exp` is the request time + 120 s), and so does the emulator.
@@ -103,7 +105,7 @@ class EmulatorSettings:
             )
         if not 1 <= self.session_timeout <= 604_800:
             raise ConfigurationError("session_timeout must be 1 to 604800 seconds (7 days)")
-        object.__setattr__(self, "public_paths", tuple(self.public_paths))
+        object.__setattr__(self, "public_paths", public_patterns(self.public_paths))
 
 
 class ALBEmulator:
@@ -125,6 +127,8 @@ class ALBEmulator:
         self.signer = signer or DevSigner()
         self.clock = clock
         self._client = http_client
+        # Between lifespan startup and shutdown: requests share one client on one event loop.
+        self._in_lifespan = False
         self._upstream = httpx2.URL(settings.upstream)
         self._owns_client = http_client is None
         self._cookies = SealedCookie(self.signer.cookie_key(), clock=clock)
@@ -191,6 +195,18 @@ class ALBEmulator:
             # Not emulated: refuse the upgrade rather than pass it through unauthenticated.
             await send({"type": "websocket.close", "code": 1008})
             return
+        if self._owns_client and not self._in_lifespan:
+            # No lifespan, so maybe no lasting event loop: Starlette's TestClient used without
+            # `with` runs each request on a loop of its own, where a client kept from an earlier
+            # request cannot be used. One client per request then, closed with it.
+            async with httpx2.AsyncClient(timeout=self.settings.timeout) as client:
+                await self._handle(client, scope, receive, send)
+        else:
+            await self._handle(self.client, scope, receive, send)
+
+    async def _handle(
+        self, client: httpx2.AsyncClient, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         request = Request(scope, receive)
         target = parse_target(scope)
         if target is None:
@@ -198,24 +214,25 @@ class ALBEmulator:
             # the emulator an open proxy: an ALB listener serves paths only.
             response: Response = PlainTextResponse("400 Bad Request", status_code=400)
         elif target.decoded_path == CALLBACK_PATH:
-            response = await self._callback(request)
+            response = await self._callback(client, request)
         elif target.decoded_path.startswith(KEY_PATH):
             response = self._public_key(target.decoded_path[len(KEY_PATH) :])
         elif target.is_public(self.settings.public_paths):
-            await self._forward(target, scope, receive, send)
+            await self._forward(client, target, (scope, receive, send))
             return
         else:
             session = self._session(request)
             if session is not None:
-                await self._forward(target, scope, receive, send, self._identity(session))
+                identity = self._identity(session)
+                await self._forward(client, target, (scope, receive, send), identity)
                 return
             if self.settings.on_unauthenticated == "allow":
-                await self._forward(target, scope, receive, send)
+                await self._forward(client, target, (scope, receive, send))
                 return
             if self.settings.on_unauthenticated == "deny":
                 response = PlainTextResponse("401 Authorization Required", status_code=401)
             else:
-                response = await self._start_login(request, target)
+                response = await self._start_login(client, request, target)
         # The emulator is served with uvicorn's Date header off, since a proxy must not add one
         # to the target's responses; responses of its own still need one (RFC 9110, 6.6.1).
         response.headers["date"] = formatdate(self.clock(), usegmt=True)
@@ -223,21 +240,22 @@ class ALBEmulator:
 
     async def _forward(
         self,
+        client: httpx2.AsyncClient,
         target: RequestTarget,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
+        asgi: tuple[Scope, Receive, Send],
         identity: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         url = target.upstream_url(self._upstream)
-        await forward(self.client, url, (scope, receive, send), extra_headers=identity or ())
+        await forward(client, url, asgi, extra_headers=identity or ())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._in_lifespan = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._in_lifespan = False
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -272,13 +290,16 @@ class ALBEmulator:
     def _public_key(self, kid: str) -> Response:
         if kid != self.signer.kid:
             return PlainTextResponse("not found", status_code=404)
-        return Response(self.signer.public_key_pem, media_type="application/x-pem-file")
+        # The ALB's key endpoint sends the PEM with no Content-Type at all (captured responses).
+        return Response(self.signer.public_key_pem)
 
     # -- login -------------------------------------------------------------------------------
 
-    async def _start_login(self, request: Request, target: RequestTarget) -> Response:
+    async def _start_login(
+        self, client: httpx2.AsyncClient, request: Request, target: RequestTarget
+    ) -> Response:
         try:
-            endpoints = await self._oidc.endpoints(self.client)
+            endpoints = await self._oidc.endpoints(client)
         except IdPError as exc:
             return message_page("Bad gateway", f"Identity provider: {exc}.", status_code=502)
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -291,25 +312,41 @@ class ALBEmulator:
             "state": state,
             "nonce": nonce,
         }
-        response = RedirectResponse(
-            f"{endpoints['authorization_endpoint']}?{urlencode(query)}", status_code=302
-        )
         pending = {
             "state": state,
             "nonce": nonce,
             "target": target.same_origin(),
             "exp": int(self.clock()) + _LOGIN_LIFETIME,
         }
-        for name, value in self._cookies.seal(_LOGIN_COOKIE, pending):
-            response.raw_headers.append(
-                cookie_header(name, value, max_age=_LOGIN_LIFETIME, secure=_secure(request))
+        try:
+            shards = self._cookies.seal(_LOGIN_COOKIE, pending)
+        except CookieTooLargeError:
+            # The address to come back to lives in the login cookie, at most four shards. An
+            # ALB bounds it too (request lines over 16 KB are refused). A 414 says what is
+            # wrong; quietly landing on another page after login would not.
+            return message_page(
+                "URI too long",
+                "This address is too long to come back to after signing in. "
+                "Open a shorter one, or sign in first.",
+                status_code=414,
+                link="/",
             )
+        response = RedirectResponse(
+            f"{endpoints['authorization_endpoint']}?{urlencode(query)}", status_code=302
+        )
+        secure = _secure(request)
+        for name, value in shards:
+            response.raw_headers.append(
+                cookie_header(name, value, max_age=_LOGIN_LIFETIME, secure=secure)
+            )
+        # A shard left from a longer pending login would be read as part of this one.
+        _expire(response, request, _LOGIN_COOKIE, first=len(shards), secure=secure)
         return response
 
     def _redirect_uri(self, request: Request) -> str:
         return f"{request.url.scheme}://{request.url.netloc}{CALLBACK_PATH}"
 
-    async def _callback(self, request: Request) -> Response:
+    async def _callback(self, client: httpx2.AsyncClient, request: Request) -> Response:
         params = request.query_params
         pending = self._cookies.open(_LOGIN_COOKIE, request.cookies)
         if pending is None or not secrets.compare_digest(
@@ -328,7 +365,7 @@ class ALBEmulator:
             )
         try:
             login = await self._oidc.redeem(
-                self.client,
+                client,
                 params["code"],
                 redirect_uri=self._redirect_uri(request),
                 nonce=str(pending["nonce"]),
@@ -356,12 +393,16 @@ class ALBEmulator:
         secure = _secure(request)
         for name, value in shards:
             response.raw_headers.append(cookie_header(name, value, max_age=604_800, secure=secure))
-        stale = [f"{self.settings.session_cookie}-{i}" for i in range(len(shards), MAX_SHARDS)]
-        for name in stale:
-            if name in request.cookies:
-                response.raw_headers.append(expire_header(name, secure=secure))
-        response.raw_headers.append(expire_header(f"{_LOGIN_COOKIE}-0", secure=secure))
+        _expire(response, request, self.settings.session_cookie, first=len(shards), secure=secure)
+        _expire(response, request, _LOGIN_COOKIE, first=0, secure=secure)
         return response
+
+
+def _expire(response: Response, request: Request, name: str, *, first: int, secure: bool) -> None:
+    """Expire the shards `name-{first}` to `name-3` that the browser sent."""
+    for index in range(first, MAX_SHARDS):
+        if f"{name}-{index}" in request.cookies:
+            response.raw_headers.append(expire_header(f"{name}-{index}", secure=secure))
 
 
 def _secure(request: Request) -> bool:

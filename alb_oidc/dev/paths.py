@@ -1,4 +1,4 @@
-"""Request targets for the emulator: the one path that routing, public globs and the target see.
+"""Request targets for the emulator: the one path that routing, public paths and the target see.
 
 An ASGI server hands over the request target as the client sent it, and servers differ: uvicorn's
 h11 parser passes `@host:port/x` and `http://host/x` through unchanged. So the emulator accepts
@@ -7,20 +7,25 @@ percent-encoded ones, `%2e%2e`), percent-encodes anything outside RFC 3986's pat
 and forwards exactly that path. The public-path gate then matches what the target receives; and
 since targets disagree about `%2F`, backslashes and `;` parameters (some decode before resolving
 `..`), a path is public only if every one of those readings matches a pattern.
+
+Public path patterns mean what `ALBConfig.public_paths` makes of them, so the emulator and the
+app behind it agree on which paths need no login: an exact path (`/health`), or a prefix ending
+in `*` (`/static/*`), and nothing else.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from urllib.parse import quote, unquote
 
 import httpx2
 from starlette.types import Scope
 
-__all__ = ["RequestTarget", "parse_target"]
+from ..errors import ConfigurationError
+
+__all__ = ["RequestTarget", "check_public_pattern", "parse_target", "public_patterns"]
 
 # RFC 3986 section 3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 _SUB_DELIMS = "!$&'()*+,;="
@@ -50,6 +55,41 @@ def _remove_dot_segments(path: str, *, strip_params: bool = False) -> str:
     return "/" + "/".join(output)
 
 
+def check_public_pattern(pattern: object, where: str) -> None:
+    """Refuse a public path pattern that `ALBConfig.public_paths` would refuse; `where` names
+    it in the message (`public_paths[0]`, `--public`)."""
+    if not isinstance(pattern, str) or not pattern or pattern != pattern.strip():
+        raise ConfigurationError(f"{where} must be a path such as /health: {pattern!r}")
+    if not pattern.startswith("/"):
+        raise ConfigurationError(f"{where} must start with '/': {pattern!r}")
+    if "*" in pattern[:-1]:
+        raise ConfigurationError(
+            f"{where} may use '*' only as its last character (an exact path such as /health, "
+            f"or a prefix such as /static/*): {pattern!r}"
+        )
+
+
+def public_patterns(
+    patterns: str | Iterable[str], *, name: str = "public_paths"
+) -> tuple[str, ...]:
+    """`patterns` checked with `check_public_pattern`; a single string is one pattern."""
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    if not isinstance(patterns, Iterable):
+        raise ConfigurationError(f"{name} must be a list of paths: {patterns!r}")
+    items = tuple(patterns)
+    for index, pattern in enumerate(items):
+        check_public_pattern(pattern, f"{name}[{index}]")
+    return items
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    return any(
+        path.startswith(pattern[:-1]) if pattern.endswith("*") else path == pattern
+        for pattern in patterns
+    )
+
+
 @dataclass(frozen=True)
 class RequestTarget:
     """A checked origin-form target: `path` normalised and percent-encoded, `query` encoded."""
@@ -63,17 +103,15 @@ class RequestTarget:
         return unquote(self.path)
 
     def is_public(self, patterns: Sequence[str]) -> bool:
-        """Whether every way a target might read the path matches one of the glob `patterns`."""
+        """Whether every way a target might read the path matches one of `patterns` (checked
+        ones: exact paths, or prefixes ending in `*`)."""
         if not patterns:
             return False
         decoded = self.decoded_path
         # Targets that decode %2F, treat a backslash as a slash (Windows servers) or drop `;`
         # parameters before resolving `..` (Tomcat: `/public/..;/admin`) see this path instead.
         lenient = _remove_dot_segments(decoded.replace("\\", "/"), strip_params=True)
-        return all(
-            any(fnmatchcase(reading, pattern) for pattern in patterns)
-            for reading in (decoded, lenient)
-        )
+        return all(_matches(reading, patterns) for reading in (decoded, lenient))
 
     def same_origin(self) -> str:
         """The path and query to return to after login; never a network-path reference."""

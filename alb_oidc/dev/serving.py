@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -16,6 +18,18 @@ __all__ = ["BackgroundServer", "bind", "is_loopback", "serving"]
 
 # The ALB forwards its session cookie shards and a data token: header blocks beyond h11's 16 KB.
 _MAX_HEADER_BLOCK = 64 * 1024
+# Seconds in-flight responses get to finish on stop, then uvicorn cancels them: without a bound
+# one open stream (server-sent events, a long download) keeps the server up for ever.
+_SHUTDOWN_GRACE = 1
+
+
+class _QuietCancel(logging.Filter):
+    """Drops the traceback uvicorn logs for each response it cancels after the grace: its own
+    line saying how many it cancelled is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 def is_loopback(host: str) -> bool:
@@ -34,9 +48,10 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
         sock.close()
-        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from exc
     sock.listen(128)
     return sock
 
@@ -69,8 +84,12 @@ class BackgroundServer:
             server_header=not proxy,
             date_header=not proxy,
             h11_max_incomplete_event_size=_MAX_HEADER_BLOCK,
+            timeout_graceful_shutdown=_SHUTDOWN_GRACE,
         )
         self._server = uvicorn.Server(config)
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(known, _QuietCancel) for known in uvicorn_log.filters):
+            uvicorn_log.addFilter(_QuietCancel())
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )
@@ -89,10 +108,15 @@ class BackgroundServer:
         self._server.should_exit = True
 
     def stop(self, timeout: float = 10) -> None:
-        """Ask uvicorn to shut down and wait for it."""
+        """Ask uvicorn to shut down and wait for it: responses still in flight get a second to
+        finish, then they are cancelled. If the app's own shutdown hangs past `timeout`, uvicorn
+        is told to exit at once."""
         self.request_stop()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout=timeout)
         self._sock.close()
 
 

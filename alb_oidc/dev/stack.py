@@ -7,6 +7,7 @@ then `start()` serves each with uvicorn in a thread and `stop()` shuts them down
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
 from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
 from .idp import DEV_USER_POOL_ID, DevClient, DevIdP
+from .paths import public_patterns
 from .serving import BackgroundServer, bind
 from .signer import DevSigner
 from .users import DEMO_PASSWORDS, DevUser, demo_users
@@ -27,7 +29,14 @@ DEV_CLIENT_ID = "alb-oidc-dev-client"
 
 
 def _loopback_names(host: str, port: int) -> list[str]:
-    names = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "0.0.0.0", "localhost") else [host]  # noqa: S104
+    """The base URLs a browser on this machine may use for the emulator on `host:port`."""
+    if host in ("127.0.0.1", "0.0.0.0", "localhost"):  # noqa: S104 - a name, not a bind
+        names = ["127.0.0.1", "localhost"]
+    elif host == "::":
+        names = ["[::1]"]
+    else:
+        # An IPv6 literal goes in brackets in a URL (RFC 3986, section 3.2.2).
+        names = [f"[{host}]" if ":" in host else host]
     return [f"http://{name}:{port}" for name in names]
 
 
@@ -44,6 +53,7 @@ class DevStack:
     With `provider="okta"` the built-in IdP's access tokens are shaped like Okta's, and the
     app verifies them with `access_token=OIDCAccessTokenConfig(...)` instead (keys discovered).
     Either way the app also accepts the IdP's client-credentials tokens as bearer tokens.
+    `host` may be an IPv6 literal (`::1`): the URLs built from it put it in brackets.
     """
 
     host: str = "127.0.0.1"
@@ -61,10 +71,24 @@ class DevStack:
     def __post_init__(self) -> None:
         if (self.upstream is None) == (self.app_factory is None):
             raise ValueError("give exactly one of upstream and app_factory")
+        # Checked before any port is bound; a single string is one path.
+        self.public_paths = public_patterns(self.public_paths)
+        if self.host.startswith("[") and self.host.endswith("]"):
+            self.host = self.host[1:-1]
         try:
             sockets = [bind(self.host, self.port)]
         except ConfigurationError as exc:
             raise ConfigurationError(f"{exc} (choose another with --port)") from exc
+        try:
+            self._build(sockets)
+        except BaseException:
+            # Nothing serves them yet: close them, or the ports stay taken until collected.
+            for sock in sockets:
+                sock.close()
+            raise
+
+    def _build(self, sockets: list[socket.socket]) -> None:
+        """Bind the other parts' sockets (appended to `sockets`) and build every part."""
         base_urls = _loopback_names(self.host, sockets[0].getsockname()[1])
         self.url = base_urls[0]
         self.idp: DevIdP | None = None
@@ -75,7 +99,6 @@ class DevStack:
             try:
                 sockets.append(bind("127.0.0.1", self.idp_port))
             except ConfigurationError as exc:
-                sockets[0].close()
                 raise ConfigurationError(f"{exc} (the dev IdP's port: see --idp-port)") from exc
             issuer = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
             self.users = list(self.users or demo_users())

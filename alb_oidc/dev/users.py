@@ -90,6 +90,12 @@ class DevUser:
         if not isinstance(self.username, str) or not self.username.strip():
             raise ConfigurationError("a user needs a non-empty username")
         where = f"user {self.username!r}"
+        for name in ("sub", "email"):
+            value = getattr(self, name)
+            # The IdP and the emulator send these as strings (`x-amzn-oidc-identity` is `sub`),
+            # so anything else would only fail later, at every login.
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigurationError(f"{where}: {name} must be a non-empty string: {value!r}")
         if not isinstance(self.password_hash, str) or not self.password_hash.startswith("scrypt$"):
             raise ConfigurationError(
                 f"{where}: password_hash must come from `alb-oidc hash-password` (scrypt$...)"
@@ -158,7 +164,14 @@ def _users(path: Path, entries: Iterable[Any]) -> list[DevUser]:
             raise ConfigurationError(f"{path}: users[{index}] is not a table/object")
         unknown = set(entry) - set(DevUser.__dataclass_fields__)
         if unknown:
-            raise ConfigurationError(f"{path}: users[{index}] has unknown fields {sorted(unknown)}")
+            hint = (
+                " (store password_hash instead: alb-oidc hash-password)"
+                if "password" in unknown
+                else ""
+            )
+            raise ConfigurationError(
+                f"{path}: users[{index}] has unknown fields {sorted(unknown)}{hint}"
+            )
         try:
             users.append(DevUser(**entry))
         except TypeError as exc:

@@ -288,16 +288,17 @@ def test_a_new_login_expires_the_shards_of_a_longer_pending_one(
     assert login_cookies(http) == set()
 
 
+def offline(upstream: str = "http://127.0.0.1:9", **settings: Any) -> EmulatorSettings:
+    """Settings whose IdP is nowhere (port 9, discard): for what happens before any login."""
+    return EmulatorSettings(
+        upstream=upstream, issuer="http://127.0.0.1:9", client_id="c", client_secret="s", **settings
+    )
+
+
 def test_the_emulator_in_a_test_client_without_with() -> None:
     """Starlette's TestClient without `with` runs each request on a new event loop."""
     with serve(echo_app) as upstream:
-        settings = EmulatorSettings(
-            upstream=upstream,
-            issuer="http://127.0.0.1:9",
-            client_id="c",
-            client_secret="s",
-            public_paths=["/health"],
-        )
+        settings = offline(upstream, public_paths=["/health"])
         client = TestClient(ALBEmulator(settings))
         statuses = [client.get("/health").status_code for _ in range(4)]
     assert statuses == [200] * 4
@@ -375,9 +376,7 @@ def test_explicit_endpoints_skip_discovery(stack: DevStack) -> None:
 
 
 def test_an_unreachable_idp_is_a_502_page() -> None:
-    settings = EmulatorSettings(
-        upstream="http://127.0.0.1:9", issuer="http://127.0.0.1:9", client_id="c", client_secret="s"
-    )
+    settings = offline()
     with serve(ALBEmulator(settings)) as url:
         assert httpx2.get(f"{url}/").status_code == 502
 
@@ -409,11 +408,8 @@ def test_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
 
 def test_one_public_path_string_is_one_path() -> None:
     with serve(echo_app) as upstream:
-        settings = EmulatorSettings(
-            upstream=upstream,
-            issuer="http://127.0.0.1:9",
-            client_id="c",
-            client_secret="s",
+        settings = offline(
+            upstream,
             authorization_endpoint="http://127.0.0.1:9/a",
             token_endpoint="http://127.0.0.1:9/t",
             userinfo_endpoint="http://127.0.0.1:9/u",
@@ -443,13 +439,7 @@ def test_public_patterns_mean_what_alb_config_makes_of_them(pattern: str) -> Non
         app = ALBConfig(alb_arns=[DEV_SIGNER_ARN], public_paths=[pattern])
     except ConfigurationError:
         with pytest.raises(ConfigurationError, match=r"public_paths\[0\]"):
-            EmulatorSettings(
-                upstream="http://127.0.0.1:9",
-                issuer="http://127.0.0.1:8",
-                client_id="c",
-                client_secret="s",
-                public_paths=[pattern],
-            )
+            offline(public_paths=[pattern])
         assert pattern in PATTERNS_REFUSED
         return
     assert pattern in PATTERNS
@@ -513,13 +503,7 @@ PARSERS = ["h11"] + (["httptools"] if importlib.util.find_spec("httptools") else
 def test_only_origin_form_targets_are_forwarded(parser: str, target: str) -> None:
     # uvicorn's h11 parser (what `pip install alb-oidc[demo]` runs) passes the target through.
     with serve(secret_app) as secret, serve(echo_app) as upstream:
-        settings = EmulatorSettings(
-            upstream=upstream,
-            issuer="http://127.0.0.1:9",
-            client_id="c",
-            client_secret="s",
-            on_unauthenticated="allow",
-        )
+        settings = offline(upstream, on_unauthenticated="allow")
         with serve(ALBEmulator(settings), http=parser, proxy=True) as url:
             response = raw_get(url, target.format(secret=urlsplit(secret).netloc))
     assert b"the secret" not in response.body

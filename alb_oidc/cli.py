@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .authenticator import ALBAuthenticator
-from .config import _OIDC_FIELDS, _OIDC_PREFIXES, ALBConfig, OIDCAccessTokenConfig
+from .config import (
+    _OIDC_FIELDS,
+    _OIDC_PREFIXES,
+    ALBConfig,
+    OIDCAccessTokenConfig,
+    check_public_path,
+)
 from .errors import ALBOIDCError, AuthError, ConfigurationError
 from .tokens import parse_data_token
 
@@ -222,11 +228,9 @@ def _demo_lines(stack: DevStack) -> list[str]:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from .dev.paths import check_public_pattern  # noqa: PLC0415
-
     for pattern in args.public:
         # Before any port is bound, in the app's terms: it reads ALB_OIDC_PUBLIC_PATHS alike.
-        check_public_pattern(pattern, "--public")
+        check_public_path("--public", pattern)
     settings: dict[str, Any] = {
         "on_unauthenticated": args.on_unauthenticated,
         "session_cookie": args.session_cookie,

@@ -159,6 +159,31 @@ def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
     return items
 
 
+def check_public_path(where: str, path: object) -> None:
+    """Refuse a public path pattern unless it is an exact path (`/health`) or a prefix ending in
+    `*` (`/static/*`), as `ALBConfig.public_paths` reads them; `where` names it in the message
+    (`public_paths[0]`, `--public`)."""
+    if not isinstance(path, str) or not path or path != path.strip():
+        raise ConfigurationError(f"{where} must be a path such as /health: {path!r}")
+    if not path.startswith("/"):
+        raise ConfigurationError(f"{where} must start with '/': {path!r}")
+    if "*" in path[:-1]:
+        raise ConfigurationError(
+            f"{where} may use '*' only as its last character (an exact path such as /health, "
+            f"or a prefix such as /static/*): {path!r}"
+        )
+
+
+def public_paths_of(
+    value: Iterable[str] | str | None, name: str = "public_paths"
+) -> tuple[str, ...]:
+    """Public path patterns (a single string is one), each checked by `check_public_path`."""
+    paths = _strings(name, value)
+    for index, path in enumerate(paths):
+        check_public_path(f"{name}[{index}]", path)
+    return paths
+
+
 def _number(name: str, value: object, *, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ConfigurationError(f"{name} must be a number from {low:g} to {high:g}: {value!r}")
@@ -487,14 +512,7 @@ class ALBConfig:
         return urls
 
     def _split_public_paths(self) -> None:
-        paths = _strings("public_paths", self.public_paths)
-        for index, path in enumerate(paths):
-            if not path.startswith("/"):
-                raise ConfigurationError(f"public_paths[{index}] must start with '/': {path!r}")
-            if "*" in path[:-1]:
-                raise ConfigurationError(
-                    f"public_paths[{index}] may use '*' only as its last character: {path!r}"
-                )
+        paths = public_paths_of(self.public_paths)
         _set(self, "public_paths", paths)
         _set(self, "_exact_public", frozenset(p for p in paths if not p.endswith("*")))
         _set(self, "_prefix_public", tuple(p[:-1] for p in paths if p.endswith("*")))

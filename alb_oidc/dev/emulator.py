@@ -30,11 +30,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig
+from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, public_paths_of
 from ..errors import ConfigurationError
 from .oidc import IdPError, OIDCClient
 from .pages import message_page
-from .paths import RequestTarget, parse_target, public_patterns
+from .paths import RequestTarget, parse_target
 from .proxy import forward
 from .sessions import MAX_SHARDS, CookieTooLargeError, SealedCookie, cookie_header, expire_header
 from .signer import DEV_SIGNER_ARN, DevSigner
@@ -105,7 +105,7 @@ class EmulatorSettings:
             )
         if not 1 <= self.session_timeout <= 604_800:
             raise ConfigurationError("session_timeout must be 1 to 604800 seconds (7 days)")
-        object.__setattr__(self, "public_paths", public_patterns(self.public_paths))
+        object.__setattr__(self, "public_paths", public_paths_of(self.public_paths))
 
 
 class ALBEmulator:

@@ -8,24 +8,22 @@ and forwards exactly that path. The public-path gate then matches what the targe
 since targets disagree about `%2F`, backslashes and `;` parameters (some decode before resolving
 `..`), a path is public only if every one of those readings matches a pattern.
 
-Public path patterns mean what `ALBConfig.public_paths` makes of them, so the emulator and the
-app behind it agree on which paths need no login: an exact path (`/health`), or a prefix ending
-in `*` (`/static/*`), and nothing else.
+Public path patterns mean what `ALBConfig.public_paths` makes of them (checked by the same
+`config.public_paths_of`), so the emulator and the app behind it agree on which paths need no
+login: an exact path (`/health`), or a prefix ending in `*` (`/static/*`), and nothing else.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 import httpx2
 from starlette.types import Scope
 
-from ..errors import ConfigurationError
-
-__all__ = ["RequestTarget", "check_public_pattern", "parse_target", "public_patterns"]
+__all__ = ["RequestTarget", "parse_target"]
 
 # RFC 3986 section 3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 _SUB_DELIMS = "!$&'()*+,;="
@@ -53,34 +51,6 @@ def _remove_dot_segments(path: str, *, strip_params: bool = False) -> str:
             continue
         output.append(segment)
     return "/" + "/".join(output)
-
-
-def check_public_pattern(pattern: object, where: str) -> None:
-    """Refuse a public path pattern that `ALBConfig.public_paths` would refuse; `where` names
-    it in the message (`public_paths[0]`, `--public`)."""
-    if not isinstance(pattern, str) or not pattern or pattern != pattern.strip():
-        raise ConfigurationError(f"{where} must be a path such as /health: {pattern!r}")
-    if not pattern.startswith("/"):
-        raise ConfigurationError(f"{where} must start with '/': {pattern!r}")
-    if "*" in pattern[:-1]:
-        raise ConfigurationError(
-            f"{where} may use '*' only as its last character (an exact path such as /health, "
-            f"or a prefix such as /static/*): {pattern!r}"
-        )
-
-
-def public_patterns(
-    patterns: str | Iterable[str], *, name: str = "public_paths"
-) -> tuple[str, ...]:
-    """`patterns` checked with `check_public_pattern`; a single string is one pattern."""
-    if isinstance(patterns, str):
-        patterns = (patterns,)
-    if not isinstance(patterns, Iterable):
-        raise ConfigurationError(f"{name} must be a list of paths: {patterns!r}")
-    items = tuple(patterns)
-    for index, pattern in enumerate(items):
-        check_public_pattern(pattern, f"{name}[{index}]")
-    return items
 
 
 def _matches(path: str, patterns: Sequence[str]) -> bool:

@@ -13,12 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ALBConfig, CognitoConfig
+from ..config import ALBConfig, CognitoConfig, public_paths_of
 from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
 from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
 from .idp import DEV_USER_POOL_ID, DevClient, DevIdP
-from .paths import public_patterns
 from .serving import BackgroundServer, bind
 from .signer import DevSigner
 from .users import DEMO_PASSWORDS, DevUser, demo_users
@@ -72,7 +71,7 @@ class DevStack:
         if (self.upstream is None) == (self.app_factory is None):
             raise ValueError("give exactly one of upstream and app_factory")
         # Checked before any port is bound; a single string is one path.
-        self.public_paths = public_patterns(self.public_paths)
+        self.public_paths = public_paths_of(self.public_paths)
         if self.host.startswith("[") and self.host.endswith("]"):
             self.host = self.host[1:-1]
         try:

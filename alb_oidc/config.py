@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import ConfigurationError
 
@@ -72,12 +72,9 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
-    """Refuse any URL we would fetch keys from that is not https (loopback http is allowed).
-
-    `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
-    """
-    quoted = url if shown is None else shown
+def _split_url(name: str, url: object, quoted: object) -> SplitResult:
+    """`urlsplit(url)` with its port read; `ConfigurationError` (quoting `quoted`) for anything
+    but a str, an unclosed bracket or a port that is not a number from 0 to 65535."""
     if not isinstance(url, str):
         raise ConfigurationError(f"{name} is not a URL: {quoted!r}")
     try:
@@ -85,6 +82,16 @@ def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
         parts.port  # noqa: B018 - a port that is not a number raises here, not on first use
     except ValueError:
         raise ConfigurationError(f"{name} is not a URL: {quoted!r}") from None
+    return parts
+
+
+def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
+    """Refuse any URL we would fetch keys from that is not https (loopback http is allowed).
+
+    `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
+    """
+    quoted = url if shown is None else shown
+    parts = _split_url(name, url, quoted)
     if not parts.hostname:
         raise ConfigurationError(f"{name} is not an absolute URL: {quoted!r}")
     if parts.scheme == "https":
@@ -106,17 +113,11 @@ def check_redirect_url(name: str, url: object, *, https: bool = True) -> None:
     http(s) URL with a host and a valid port, and no whitespace or control characters. With
     `https`, plain http is allowed only for a loopback host (the IdP's own endpoints); without
     it, any http(s) URL (the app's page the IdP returns to)."""
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{name} is not a URL: {url!r}")
-    if _NOT_IN_URL.search(url):
+    if isinstance(url, str) and _NOT_IN_URL.search(url):
         raise ConfigurationError(
             f"{name} holds whitespace or control characters (percent-encode them): {url!r}"
         )
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a port that is not a number raises here, not on first use
-    except ValueError:
-        raise ConfigurationError(f"{name} is not a URL: {url!r}") from None
+    parts = _split_url(name, url, url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{name} must be an absolute http(s) URL: {url!r}")
     if https and parts.scheme != "https" and not _is_loopback(parts.hostname):

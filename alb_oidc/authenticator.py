@@ -158,6 +158,14 @@ def _parse_header(raw: bytes, parse: Callable[[bytes], T], refused: type[AuthErr
         raise
 
 
+async def _settled(outcome: T | Coroutine[Any, Any, T]) -> T:
+    """The value of a path that finishes at once when it can: `outcome` itself, or what the
+    coroutine it returned (to fetch a key first) comes to."""
+    if type(outcome) is CoroutineType:
+        return await outcome  # type: ignore[no-any-return]
+    return outcome  # type: ignore[return-value]
+
+
 def _ascii(raw: bytes) -> str:
     try:
         return raw.decode("ascii")
@@ -196,10 +204,7 @@ class _TokenVerifier:
     async def verify(self, raw: bytes, now: float, sub: str | None) -> _VerifiedAccess:
         """Verify `raw` in full (its signature, claims and, given the request's verified `sub`,
         the subject binding), cache the result, and return it."""
-        verified = self.check(raw, now, sub)
-        if type(verified) is CoroutineType:
-            return await verified  # type: ignore[no-any-return]
-        return verified  # type: ignore[return-value]
+        return await _settled(self.check(raw, now, sub))
 
     def check(
         self, raw: bytes, now: float, sub: str | None
@@ -329,10 +334,7 @@ class ALBAuthenticator:
         A request without the ALB's headers may bring an `Authorization: Bearer` token when
         `ALBConfig.bearer` is set; the ALB's headers decide when both are present.
         """
-        user = self._authenticate(headers)
-        if type(user) is CoroutineType:
-            return await user  # type: ignore[no-any-return]
-        return user  # type: ignore[return-value]
+        return await _settled(self._authenticate(headers))
 
     def _authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> _MaybeUser:
         """`authenticate`, without a coroutine of its own: the user (or None), or a coroutine the
@@ -365,10 +367,7 @@ class ALBAuthenticator:
     ) -> ALBUser:
         """`_verified_user` after verifying a data token whose header was not seen before."""
         await self._verify_new_header(token, now)
-        user = self._verified_user(token, now, access, identity)
-        if type(user) is CoroutineType:
-            return await user  # type: ignore[no-any-return]
-        return user  # type: ignore[return-value]
+        return await _settled(self._verified_user(token, now, access, identity))
 
     def _verified_user(
         self, token: DataToken, now: float, access: bytes | None, identity: bytes | None

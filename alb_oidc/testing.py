@@ -110,7 +110,8 @@ class FakeALB:
         token_lifetime: float = 120,
     ) -> None:
         self.alb_arn = alb_arn
-        self.partition, self.region = alb_arn.split(":")[1], alb_arn.split(":")[3]
+        arn = alb_arn.split(":")
+        self.partition, self.region = arn[1], arn[3]
         default = _KEY_URL_BY_PARTITION.get(self.partition)
         # The key URL templates served: the partition's own (GovCloud's is an S3 bucket), and
         # any `key_url` given to `config()`; the last one is `key_url()`'s.
@@ -145,7 +146,10 @@ class FakeALB:
                 f"partition {self.partition!r} has no documented ALB key endpoint: "
                 "pass key_url to config()"
             )
-        template = self._key_url_templates[-1]
+        return self._filled(self._key_url_templates[-1], kid)
+
+    def _filled(self, template: str, kid: str | None = None) -> str:
+        """A key URL template with this ALB's region and `kid` (default: this ALB's) in it."""
         return template.replace("{region}", self.region).replace("{kid}", kid or self.kid)
 
     def public_key_pem(self) -> bytes:
@@ -269,10 +273,7 @@ class FakeALB:
 
     def _key_urls(self) -> set[str]:
         """This ALB's key URL under every template served, as httpx2 spells a request's URL."""
-        return {
-            str(httpx2.URL(template.replace("{region}", self.region).replace("{kid}", self.kid)))
-            for template in self._key_url_templates
-        }
+        return {str(httpx2.URL(self._filled(template))) for template in self._key_url_templates}
 
     def transport(self, *idps: FakeIdP) -> httpx2.MockTransport:
         """An `httpx2.MockTransport` serving this ALB's key and the pool's JWKS, and the

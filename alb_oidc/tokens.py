@@ -630,7 +630,8 @@ def check_jwt_claims(
     if policy.client_ids is not None:
         # The first of `client_claims` the token has names its client (a loop, not a generator:
         # this runs once per new access token, and a generator costs more than the search).
-        name, client_id = policy.client_claims[0], None
+        # With no claim to look in (a hand-built policy), no token names a configured client.
+        name, client_id = (policy.client_claims or ("client_id",))[0], None
         for claim in policy.client_claims:
             if claim in claims:
                 name, client_id = claim, claims[claim]

@@ -26,10 +26,12 @@ from alb_oidc.testing import FakeALB, b64url, sign_es256
 from alb_oidc.tokens import (
     JWT_HEADER_KEPT_BYTES,
     JWT_HEADERS_HELD,
+    AccessPolicy,
     _der_signature,
     _segment,
     access_token_kid,
     check_data_token,
+    check_jwt_claims,
     decode_access_token_unverified,
     parse_data_token,
     parse_jwt,
@@ -661,3 +663,15 @@ def _reference_decode(segment: bytes) -> bytes | None:
         return None
     encoded = base64.urlsafe_b64encode(decoded)  # canonical: padded in full, or not at all
     return decoded if segment and segment in (encoded, encoded.rstrip(b"=")) else None
+
+
+def test_a_policy_with_client_ids_but_no_client_claims_refuses_rather_than_crashes() -> None:
+    """A hand-built `AccessPolicy` naming clients but no claim to find them in: every token is
+    refused with an `AccessTokenError` (a 401), never an IndexError (a 500)."""
+    policy = AccessPolicy(
+        "access token", "https://idp.example", frozenset({"RS256"}), None, ("app",), (),
+        None, None, None, None,
+    )  # fmt: skip
+    claims = {"iss": "https://idp.example", "client_id": "app", "exp": START + 60}
+    with pytest.raises(AccessTokenError, match="`client_id` is not a configured client id"):
+        check_jwt_claims(claims, policy, now=START, leeway=0)

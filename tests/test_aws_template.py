@@ -286,6 +286,29 @@ def test_the_app_accepts_connections_from_the_load_balancer_only(
     assert ingress["FromPort"] == ingress["ToPort"] == {"Ref": "ContainerPort"}
 
 
+def test_the_load_balancer_may_reach_the_app_port_whenever_its_targets_are_in_the_vpc(
+    template: dict[str, Any],
+) -> None:
+    """A security group with egress rules allows nothing else: the load balancer's (443, for
+    Cognito) would drop every request and health check to the Fargate tasks or to the targets
+    of TargetGroupArn unless a rule opens ContainerPort. (Lambda targets need none.)"""
+    resources = template["Resources"]
+    (cognito,) = resources["LoadBalancerSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert (cognito["FromPort"], cognito["ToPort"]) == (443, 443)
+    to_app = {
+        resource.get("Condition")
+        for resource in resources.values()
+        if resource["Type"] == "AWS::EC2::SecurityGroupEgress"
+        and resource["Properties"]["GroupId"] == {"Ref": "LoadBalancerSecurityGroup"}
+        and resource["Properties"]["FromPort"] == {"Ref": "ContainerPort"}
+        and resource["Properties"]["ToPort"] == {"Ref": "ContainerPort"}
+    }
+    assert to_app == {"CreateService", "TargetGroupGiven"}
+    conditions = template["Conditions"]
+    assert conditions["TargetGroupGiven"] == {"Fn::Not": [{"Condition": "NoTargetGroupGiven"}]}
+    assert conditions["NoTargetGroupGiven"] == {"Fn::Equals": [{"Ref": "TargetGroupArn"}, ""]}
+
+
 def test_the_lambda_handlers_named_in_the_examples_exist() -> None:
     examples = TEMPLATE.parent
     texts = [path.read_text("utf-8") for path in (TEMPLATE, *examples.glob("*/Dockerfile"))]

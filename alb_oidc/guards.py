@@ -35,7 +35,7 @@ from starlette.requests import HTTPConnection
 
 from .config import ALBConfig
 from .errors import AuthError, MissingTokenError, PermissionDeniedError, error_payload, loggable
-from .middleware import CONFIG_SCOPE_KEY
+from .middleware import CONFIG_SCOPE_KEY, log_refusal
 from .user import ALBUser
 
 __all__ = [
@@ -88,6 +88,7 @@ bearer_scheme = HTTPBearer(
 
 
 def _reject(conn: HTTPConnection, exc: AuthError) -> Exception:
+    log_refusal(conn.scope, exc)
     if conn.scope["type"] == "websocket":
         return WebSocketException(code=1008, reason=exc.code)
     user, config = conn.scope.get("user"), conn.scope.get(CONFIG_SCOPE_KEY)

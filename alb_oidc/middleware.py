@@ -65,6 +65,31 @@ def _routes_needing_logout_url(app: object) -> list[str]:
     return sorted(found)
 
 
+def log_refusal(scope: Scope, exc: AuthError) -> None:
+    """Log a refused request on the `alb_oidc` logger: INFO for a 401 or 403, WARNING for a 503
+    (the middleware's refusals and the guards' alike)."""
+    level = logging.WARNING if exc.status_code >= 500 else logging.INFO
+    # The message names the failed check (never a token); for a 503 it also says why the key is
+    # unavailable, which the response body deliberately does not.
+    reason = exc.reason
+    path = loggable(scope["path"])
+    logger.log(
+        level,
+        "refused %s %s (%s): %s",
+        scope.get("method", "WS"),
+        path,
+        reason,
+        exc,
+        # For JSON log formatters: the same facts as fields (the path escaped as above).
+        extra={
+            "alb_oidc_code": exc.code,
+            "alb_oidc_reason": reason,
+            "alb_oidc_path": path,
+            "alb_oidc_status": exc.status_code,
+        },
+    )
+
+
 class ALBAuthMiddleware:
     """Verifies the ALB's headers on every http and websocket request.
 
@@ -147,26 +172,7 @@ class ALBAuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:
-        level = logging.WARNING if exc.status_code >= 500 else logging.INFO
-        # The message names the failed check (never a token); for a 503 it also says why the key
-        # is unavailable, which the response body deliberately does not.
-        reason = exc.reason
-        path = loggable(scope["path"])
-        logger.log(
-            level,
-            "refused %s %s (%s): %s",
-            scope.get("method", "WS"),
-            path,
-            reason,
-            exc,
-            # For JSON log formatters: the same facts as fields (the path escaped as above).
-            extra={
-                "alb_oidc_code": exc.code,
-                "alb_oidc_reason": reason,
-                "alb_oidc_path": path,
-                "alb_oidc_status": exc.status_code,
-            },
-        )
+        log_refusal(scope, exc)
         response: Response | WebSocketClose
         if scope["type"] == "websocket":
             response = WebSocketClose(code=_WS_POLICY_VIOLATION, reason=exc.code)

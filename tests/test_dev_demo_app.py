@@ -96,3 +96,28 @@ def test_the_stack_hints_the_demo_passwords_only_for_the_demo_users(
         assert (hint is None) is not hinted
     finally:
         stack.stop()
+
+
+def test_the_environment_adds_public_paths_and_the_signed_out_page_is_served_there(
+    alb: FakeALB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CloudFormation stack names its signed-out page in ALB_OIDC_PUBLIC_PATHS (parameter
+    `SignedOutPage`): the app serves it there without login, and keeps `/health` and `/bye`."""
+    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
+    monkeypatch.setenv("ALB_OIDC_LOGOUT_URL", LOGOUT)
+    monkeypatch.setenv("ALB_OIDC_PUBLIC_PATHS", "/health,/signed-out,/static/*")
+    app = create_app(http_client=alb.http_client())
+    with TestClient(app) as client:
+        for path in ("/signed-out", "/bye"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert "<h1>Logged out</h1>" in page.text
+        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/me").status_code == 401
+        assert client.get("/static/x").status_code == 404  # public, but nothing is there
+    assert app.user_middleware[0].kwargs["config"].public_paths == (
+        "/health",
+        "/bye",
+        "/signed-out",
+        "/static/*",
+    )

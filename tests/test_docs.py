@@ -108,6 +108,7 @@ def test_getting_started_app_runs_as_written(example_alb: FakeALB) -> None:
         assert client.get("/tasks", headers=read).status_code == 200
         assert client.get("/tasks", headers=example_alb.headers()).status_code == 403
         assert client.get("/health").json() == "ok"  # public: no headers needed
+        assert client.get("/bye").json() == "Logged out."  # where logout returns: public too
         logout = client.get("/logout", headers=example_alb.headers())
         assert logout.status_code == 303
         assert logout.headers["location"] == COGNITO_LOGOUT

@@ -56,10 +56,12 @@ def test_html_page_escapes_claims(alb: FakeALB) -> None:
 
 def test_starlette_example(alb: FakeALB) -> None:
     app = starlette_app.create_app(
-        alb.config(public_paths=["/health"], logout_url=LOGOUT), http_client=alb.http_client()
+        alb.config(public_paths=starlette_app.PUBLIC_PATHS, logout_url=LOGOUT),
+        http_client=alb.http_client(),
     )
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
+        assert client.get("/bye").text == "Logged out."
         assert client.get("/me").status_code == 401
         assert client.get("/me", headers=alb.headers("bob")).json()["sub"] == "bob"
         assert client.get("/tasks", headers=alb.headers(scopes=["tasks/read"])).status_code == 200
@@ -73,3 +75,4 @@ def test_examples_read_the_environment(monkeypatch: pytest.MonkeyPatch, alb: Fak
     app = starlette_app.create_app()
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
+        assert client.get("/bye").status_code == 200  # where logout returns: no login

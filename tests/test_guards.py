@@ -357,3 +357,28 @@ def test_a_websocket_guard_without_the_middleware_closes_with_1011(
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         f"{guards.NOT_INSTALLED} (/ws)"
     ]
+
+
+def test_the_guards_refusals_are_logged_like_the_middlewares(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A guard's 403 (and its 401 on an optional app) is a refused request too: one INFO line
+    on the `alb_oidc` logger with the same fields as the middleware's, and no token in it."""
+    app = make_app(alb, clock, optional=True)
+    headers = alb.headers("bob", scopes=["openid"])
+    with TestClient(app) as client, caplog.at_level("INFO", logger="alb_oidc"):
+        assert client.get("/tasks", headers=headers).status_code == 403
+        assert client.get("/admin", headers=headers).status_code == 403
+        assert client.get("/me").status_code == 401
+    refused = [r for r in caplog.records if r.getMessage().startswith("refused ")]
+    assert [r.getMessage() for r in refused] == [
+        "refused GET /tasks (insufficient_scope): missing scope: tasks/read",
+        "refused GET /admin (insufficient_group): missing group: admins",
+        "refused GET /me (missing_token): not authenticated",
+    ]
+    assert [(r.levelname, r.alb_oidc_status, r.alb_oidc_path) for r in refused] == [  # type: ignore[attr-defined]
+        ("INFO", 403, "/tasks"),
+        ("INFO", 403, "/admin"),
+        ("INFO", 401, "/me"),
+    ]
+    assert not any(headers["x-amzn-oidc-data"][:40] in r.getMessage() for r in caplog.records)

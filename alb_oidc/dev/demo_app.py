@@ -13,6 +13,7 @@ Behind a real ALB, configure it from the environment (see docs/configuration.md)
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from datetime import UTC, datetime
 from typing import Any
@@ -144,8 +145,11 @@ async def _guard_refused(request: Request, exc: Exception) -> Response:
 def create_app(
     config: ALBConfig | None = None, *, http_client: httpx2.AsyncClient | None = None
 ) -> FastAPI:
-    """Build the app; `config` defaults to `ALBConfig.from_env()` with `/health`, `/bye` public."""
-    config = config or ALBConfig.from_env(public_paths=list(PUBLIC_PATHS))
+    """Build the app. `config` defaults to `ALBConfig.from_env()`, with `/health` and `/bye`
+    public besides the paths of `ALB_OIDC_PUBLIC_PATHS`. The signed-out page is served at `/bye`
+    and at every other exact public path no route takes (the CloudFormation stack's
+    `SignedOutPage`, which it lists there)."""
+    config = config or _config_from_env()
     app = FastAPI(title="alb-oidc example")
     app.add_middleware(ALBAuthMiddleware, config=config, http_client=http_client, on_error=_refused)
     app.add_exception_handler(HTTPException, _guard_refused)
@@ -183,8 +187,18 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/bye", response_class=HTMLResponse)
     def bye() -> str:
         return _page("Logged out", "<h1>Logged out</h1><p><a href='/'>Log in again</a></p>")
 
+    routed = {getattr(route, "path", None) for route in app.routes}
+    for path in dict.fromkeys(["/bye", *config.public_paths]):
+        if not path.endswith("*") and path not in routed:
+            app.add_api_route(path, bye, methods=["GET"], response_class=HTMLResponse)
     return app
+
+
+def _config_from_env() -> ALBConfig:
+    """`ALBConfig.from_env()` with `PUBLIC_PATHS` added to the environment's public paths."""
+    config = ALBConfig.from_env()
+    extra = [path for path in config.public_paths if path not in PUBLIC_PATHS]
+    return dataclasses.replace(config, public_paths=[*PUBLIC_PATHS, *extra])

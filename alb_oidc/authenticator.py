@@ -552,10 +552,11 @@ class ALBAuthenticator:
         return self._user(token, grants)
 
     async def warm_up(self) -> None:
-        """Fetch what can be fetched ahead of traffic (the JWKS documents). Never raises."""
-        for verifier in (self._access, self._bearer):
-            if verifier is not None:
-                await verifier.jwks.refresh()
+        """Fetch what can be fetched ahead of traffic (the JWKS documents, each once, also when
+        access and bearer tokens share one). Never raises."""
+        sources = {id(v.jwks): v.jwks for v in (self._access, self._bearer) if v is not None}
+        for source in sources.values():
+            await source.refresh()
 
     async def aclose(self) -> None:
         """Close the HTTP client if this authenticator created it."""

@@ -5,21 +5,25 @@ All network I/O of alb-oidc happens here, through one shared `httpx2.AsyncClient
 are built so that request input cannot amplify into outbound traffic:
 
 - a key is cached per URL (a `kid` names one key forever), in a bounded LRU;
-- concurrent requests for the same missing key wait for one fetch (single flight);
+- concurrent requests for the same missing key wait for one fetch (single flight), which no
+  request's cancellation cuts short (`_fly`);
 - a failed fetch is remembered for `key_failure_ttl` seconds (negative cache);
 - new ALB keys are fetched at most `max_key_fetches_per_minute` times a minute (token bucket), so
   a flood of random kids costs a bounded number of fetches;
 - the JWKS is refreshed on an unknown `kid` at most once per `refresh_cooldown`;
-- every fetch has an overall deadline, follows no redirect and reads at most a few KB.
+- every fetch has an overall deadline, follows no redirect and reads a bounded body (at most
+  8 KB for a PEM key, 64 KB for a discovery document, 256 KB for a JWKS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -31,7 +35,14 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import PyJWTError
 
 from .cache import LRUCache
-from .config import JWT_ALGORITHMS, ALBConfig, CognitoConfig, OIDCAccessTokenConfig, check_fetch_url
+from .config import (
+    JWT_ALGORITHMS,
+    ALBConfig,
+    CognitoConfig,
+    OIDCAccessTokenConfig,
+    _is_loopback,
+    check_fetch_url,
+)
 from .errors import AccessTokenError, ConfigurationError, KeyUnavailableError
 from .tokens import MAX_KID, PublicJWK
 
@@ -127,10 +138,6 @@ class _TokenBucket:
             return False
         self._tokens -= 1.0
         return True
-
-    def refund(self) -> None:
-        """Give back a token whose fetch never ran to its end."""
-        self._tokens = min(self._capacity, self._tokens + 1.0)
 
 
 class _Demand:
@@ -244,16 +251,43 @@ class _Demand:
 
 
 class _Flight:
-    """One fetch in progress; requests that need its result wait on `done`. `error` says why it
-    failed; `aborted`, that the request running it was cancelled before it finished (the waiters
-    then try again)."""
+    """One fetch in progress; every request that needs its result (the one that started it
+    included) waits on `done`. Then `key` is the key fetched, or `error` says why there is none.
+    """
 
-    __slots__ = ("aborted", "done", "error")
+    __slots__ = ("done", "error", "key", "task")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
-        self.aborted = False
         self.error: str | None = None
+        self.key: ec.EllipticCurvePublicKey | None = None
+        self.task: asyncio.Future[None] | None = None
+
+
+async def _fly(flight: _Flight, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work`, a fetch that records its outcome and sets `flight.done` whatever happens, so
+    that no request's cancellation cuts it short: the fetch serves every waiting request, and
+    the budget and the cooldown count it from the moment its GET may have gone out.
+
+    Under asyncio the fetch is a task of its own (kept on the flight: the loop holds tasks only
+    weakly), which a request's cancellation, a client gone or a timeout around the app, cannot
+    reach; the request only stops waiting. Event loops whose cancel scopes shield for real
+    (trio) run it in place, shielded. The fetcher's deadline bounds it either way.
+    """
+    if not _on_asyncio():
+        with anyio.CancelScope(shield=True):
+            await work
+        return
+    flight.task = asyncio.ensure_future(work)
+
+
+def _on_asyncio() -> bool:
+    """Whether the caller runs on an asyncio event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
@@ -322,40 +356,24 @@ class ALBKeySource:
     async def get(self, url: str, kid: str) -> ec.EllipticCurvePublicKey:
         """Return the key at `url`, fetching it once if needed; `KeyUnavailableError` if not.
 
-        Every request that needs the key while its fetch is under way waits for that one fetch.
+        Every request that needs the key while its fetch is under way waits for that one fetch,
+        and takes its outcome (the key it fetched, whatever the LRU has evicted since).
         """
-        while True:
-            key = self._keys.get(url)
-            if key is not None:
-                return key
-            self._raise_if_failed(url, kid)
-            flight = self._flights.get(url)
-            if flight is not None:
-                await flight.done.wait()
-                if flight.aborted:
-                    continue  # whoever ran it was cancelled: the next waiter fetches
-                break
+        key = self._keys.get(url)
+        if key is not None:
+            return key
+        self._raise_if_failed(url, kid)
+        flight = self._flights.get(url)
+        if flight is None:
             if not self._admit(url):
                 raise KeyUnavailableError(
                     "too many new key ids: fetch budget spent", kid=kid, reason="key_fetch_budget"
                 )
             flight = self._flights[url] = _Flight()
-            try:
-                flight.error = await self._fetch(url)
-            except BaseException:
-                # Cancelled by its own request (asyncio's cancellation is not stopped by the
-                # shield): the waiters must not inherit a failure that never happened.
-                flight.aborted = True
-                self._budget.refund()
-                raise
-            finally:
-                del self._flights[url]
-                flight.done.set()
-            break
-        key = self._keys.get(url)
-        if key is not None:
-            return key
-        self._raise_if_failed(url, kid)
+            await _fly(flight, self._fetch(url, flight))
+        await flight.done.wait()
+        if flight.key is not None:
+            return flight.key
         raise KeyUnavailableError(
             f"public key for this kid is unavailable ({flight.error})",
             kid=kid,
@@ -371,23 +389,24 @@ class ALBKeySource:
             return self._budget.take()
         return False
 
-    async def _fetch(self, url: str) -> str | None:
-        """Fetch and hold the key at `url`; on failure, remember it and return why."""
+    async def _fetch(self, url: str, flight: _Flight) -> None:
+        """Fetch and hold the key at `url` (run by `_fly`); on failure, remember why. Either way
+        the outcome is on `flight`, which is then done."""
         self.fetch_count += 1
         self._demand.forget(url)
         try:
-            # Shielded: the fetch serves every waiting request, so the first one's cancellation
-            # (a client that went away) must not cut it short. The fetcher's deadline bounds it.
-            with anyio.CancelScope(shield=True):
-                body = await self._fetcher.get(url, limit=_PEM_LIMIT)
-            key = load_alb_public_key(body)
-        except FetchError as exc:
-            logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, exc)
+            key = load_alb_public_key(await self._fetcher.get(url, limit=_PEM_LIMIT))
+        except Exception as exc:
+            # A FetchError says what went wrong; anything else is a failure all the same.
+            flight.error = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+            logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, flight.error)
             if self._failures is not None:
-                self._failures[url] = str(exc)
-            return str(exc)
-        self._keys[url] = key
-        return None
+                self._failures[url] = flight.error
+        else:
+            self._keys[url] = flight.key = key
+        finally:
+            del self._flights[url]
+            flight.done.set()
 
 
 def parse_jwks(body: bytes) -> dict[str, PublicJWK]:
@@ -442,8 +461,9 @@ class JWKSSource:
     Connect discovery document, whose own `issuer` must equal `issuer`. Cached for `ttl`
     seconds, and refreshed on an unknown `kid` at most once per `refresh_cooldown`. Every
     request that needs the keys while a fetch is under way waits for that one fetch (bounded by
-    the fetcher's deadline), so a cold start or a rotation costs one fetch and refuses nobody.
-    When a refresh fails, keys already held keep working.
+    the fetcher's deadline), so a cold start or a rotation costs one fetch. When a refresh fails,
+    keys already held keep working, and a `kid` not held is a 503 (`KeyUnavailableError`) until
+    a refresh succeeds: it may be in the document that could not be read.
     """
 
     def __init__(
@@ -502,7 +522,10 @@ class JWKSSource:
         key = self._keys.get(kid)
         if key is not None:
             return key
-        if self._fetched_at is None:
+        if self._last_error is not None:
+            # The keys could not be fetched (ever, or at the last refresh): a kid we do not hold
+            # may well be in the document we could not read. A 503, which clients retry, not a
+            # verdict on the token.
             raise KeyUnavailableError(
                 f"JWKS of {self._owner} is unavailable ({self._last_error})",
                 kid=kid,
@@ -513,20 +536,21 @@ class JWKSSource:
     async def refresh(self) -> None:
         """Fetch the JWKS now (after the discovery document, if its URL is not known yet), or
         wait for the fetch already under way. Never raises (but for the caller's own
-        cancellation)."""
-        while self._flight is not None:
-            flight = self._flight
-            await flight.done.wait()
-            if not flight.aborted:
-                return
-        flight = self._flight = _Flight()
-        attempted_before, self._attempted_at = self._attempted_at, self._clock()
-        self.fetch_count += 1
+        cancellation, which stops its wait, never the fetch: see `_fly`)."""
+        flight = self._flight
+        if flight is None:
+            flight = self._flight = _Flight()
+            self._attempted_at = self._clock()
+            self.fetch_count += 1
+            await _fly(flight, self._fetch(flight))
+        await flight.done.wait()
+
+    async def _fetch(self, flight: _Flight) -> None:
+        """One refresh (run by `_fly`): the keys, or the failure remembered; then `flight` is
+        done."""
         try:
-            with anyio.CancelScope(shield=True):  # see ALBKeySource._fetch
-                url = self.url or self._discovered or await self._discover()
-                body = await self._fetcher.get(url, limit=_JWKS_LIMIT)
-            keys = parse_jwks(body)
+            url = self.url or self._discovered or await self._discover()
+            keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
         except Exception as exc:
             # Whatever went wrong with what the IdP sent is a failure, remembered like one.
             self._last_error = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
@@ -536,12 +560,6 @@ class JWKSSource:
                 self.url or self._issuer,
                 self._last_error,
             )
-        except BaseException:
-            # Cancelled by its own request (asyncio's cancellation is a BaseException): no
-            # attempt to remember; a waiter fetches instead.
-            flight.aborted = True
-            self._attempted_at = attempted_before
-            raise
         else:
             self._keys = keys
             self._fetched_at = self._attempted_at
@@ -574,10 +592,13 @@ class JWKSSource:
             raise FetchError("discovery document's jwks_uri is not https") from None
         except ValueError:  # urlsplit: an unclosed bracket, a bad port
             raise FetchError("discovery document's jwks_uri is not a URL") from None
-        # Plain http only from a loopback issuer to a loopback host: an https issuer's document
-        # may not send the fetch to a local service.
-        if jwks_uri.startswith("http:") and not issuer.startswith("http:"):
-            raise FetchError("discovery document's jwks_uri is not https")
+        # Plain http only from a loopback issuer to a loopback host, and a loopback host only
+        # from a loopback issuer: a public issuer's document may not send the fetch to a local
+        # service. (`check_fetch_url` allowed http for loopback hosts, in any letter case.)
+        if _is_loopback(urlsplit(jwks_uri).hostname) and not _is_loopback(
+            urlsplit(issuer).hostname
+        ):
+            raise FetchError("discovery document's jwks_uri names a loopback host")
         self._discovered = jwks_uri
         return jwks_uri
 

@@ -106,7 +106,7 @@ class DataToken(NamedTuple):
 
     signing_input: bytes
     signature: bytes
-    header: Mapping[str, Any]  # read-only; shared by tokens with the same (small, flat) header
+    header: Mapping[str, Any]  # shared by every token with the same header bytes: never changed
     claims: Mapping[str, Any]
     kid: str
     signer: str

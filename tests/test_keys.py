@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -12,8 +14,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from alb_oidc import AccessTokenError, KeyUnavailableError
-from alb_oidc.keys import ALBKeySource, CognitoJWKS, HTTPFetcher, _Demand, parse_jwks
+from alb_oidc import AccessTokenError, KeyUnavailableError, keys
+from alb_oidc.keys import (
+    ALBKeySource,
+    CognitoJWKS,
+    HTTPFetcher,
+    JWKSSource,
+    _Demand,
+    parse_jwks,
+)
 from alb_oidc.testing import FakeALB
 
 from .conftest import Clock
@@ -315,6 +324,83 @@ async def test_fetcher_leaves_a_given_client_open(alb: FakeALB) -> None:
     await client.aclose()
 
 
+async def cancelled_mid_fetch(request: object) -> None:
+    """Start a request (a coroutine), cancel it while its fetch is under way, as a timeout
+    around the app or a server whose client went away does (asyncio's own cancellation)."""
+    task = asyncio.ensure_future(request)  # type: ignore[call-overload]
+    await asyncio.sleep(0.002)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, KeyUnavailableError, AccessTokenError):
+        await task
+
+
+async def test_cancelled_requests_cannot_fetch_beyond_the_budget(
+    alb: FakeALB, clock: Clock
+) -> None:
+    """The fetch is not the request's: cancelling the request stops its wait, while the fetch
+    runs on and counts against the budget. (When a cancelled fetch gave its token back, a
+    client whose requests get cancelled sent one GET per request.)"""
+    endpoint = Endpoint(lambda request: httpx2.Response(404))
+    endpoint.delay = 0.01
+    source = alb_source(alb, endpoint, clock, max_key_fetches_per_minute=5)
+    for _ in range(30):
+        kid = str(uuid.uuid4())
+        await cancelled_mid_fetch(source.get(alb.key_url(kid), kid))
+    await asyncio.sleep(0.05)  # the fetches still running end
+    assert 1 <= len(endpoint.calls) == source.fetch_count <= 5  # the clock stands: no refill
+
+
+async def test_a_fetch_whose_request_was_cancelled_serves_the_next_request(
+    alb: FakeALB, clock: Clock
+) -> None:
+    endpoint = ok(alb)
+    endpoint.delay = 0.02
+    source = alb_source(alb, endpoint, clock)
+    await cancelled_mid_fetch(source.get(alb.key_url(), alb.kid))
+    assert await source.get(alb.key_url(), alb.kid) is not None  # waits for the same fetch
+    assert len(endpoint.calls) == 1
+
+
+async def test_waiters_take_the_key_fetched_even_if_the_cache_evicted_it(
+    alb: FakeALB, clock: Clock
+) -> None:
+    """Four kids fetched at once into a cache of one key: every request waiting on a fetch gets
+    that fetch's key (they used to read the cache again, and 503 when it had moved on)."""
+    endpoint = ok(alb)
+    endpoint.delay = 0.02
+    source = alb_source(alb, endpoint, clock, key_cache_size=1)
+    kids = [str(uuid.uuid4()) for _ in range(4)]
+    got: list[object] = []
+
+    async def one(kid: str) -> None:
+        got.append(await source.get(alb.key_url(kid), kid))
+
+    async with anyio.create_task_group() as group:
+        for kid in kids * 3:
+            group.start_soon(one, kid)
+    assert len(got) == 12
+    assert source.fetch_count == 4
+
+
+async def test_without_an_asyncio_loop_the_fetch_runs_in_place_shielded(
+    alb: FakeALB, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an event loop whose cancel scopes shield for real (trio), the fetch runs in the
+    request itself, shielded; its outcome is recorded all the same."""
+
+    monkeypatch.setattr(keys, "_on_asyncio", lambda: False)
+    endpoint = ok(alb)
+    source = alb_source(alb, endpoint, clock)
+    assert await source.get(alb.key_url(), alb.kid) is not None
+    assert source.cached(alb.key_url()) is not None
+    missing = str(uuid.uuid4())
+    endpoint.respond = lambda request: httpx2.Response(404)
+    with pytest.raises(KeyUnavailableError, match="HTTP 404"):
+        await source.get(alb.key_url(missing), missing)
+    jwks = jwks_source(alb, jwks_ok(alb), clock)
+    assert await jwks.get(alb.pool_kid) is not None
+
+
 # --- Cognito JWKS ----------------------------------------------------------------------------
 
 
@@ -388,6 +474,41 @@ async def test_stale_keys_keep_working_when_the_refresh_fails(alb: FakeALB, cloc
     clock.advance(4000)
     assert await source.get(alb.pool_kid) is not None
     assert len(endpoint.calls) == 2
+
+
+async def test_cancelled_requests_cannot_refresh_within_the_cooldown(
+    alb: FakeALB, clock: Clock
+) -> None:
+    """Tokens with made-up kids whose requests are cancelled mid-refresh: the refresh runs on
+    and counts for the cooldown (it used to be forgotten, and each such request fetched)."""
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    await source.get(alb.pool_kid)
+    clock.advance(31)
+    endpoint.delay = 0.01
+    for index in range(20):
+        await cancelled_mid_fetch(source.get(f"made-up-{index}"))
+    await asyncio.sleep(0.05)
+    assert len(endpoint.calls) == 2  # the first, and one refresh past the cooldown
+
+
+async def test_a_kid_not_held_after_a_failed_refresh_is_503_not_401(
+    alb: FakeALB, clock: Clock
+) -> None:
+    """The last refresh failed: a kid we do not hold may be in the document we could not read,
+    so the answer is 503 (retried by clients), until a refresh succeeds."""
+    endpoint = jwks_ok(alb)
+    source = jwks_source(alb, endpoint, clock)
+    await source.get(alb.pool_kid)
+    endpoint.respond = lambda request: httpx2.Response(502)
+    clock.advance(31)
+    with pytest.raises(KeyUnavailableError, match="HTTP 502"):
+        await source.get("rotated-kid")
+    assert await source.get(alb.pool_kid) is not None  # held keys keep working
+    endpoint.respond = lambda request: httpx2.Response(200, json=alb.jwks())
+    clock.advance(31)
+    with pytest.raises(AccessTokenError, match="not in the user pool"):
+        await source.get("rotated-kid")  # read this time, and it is not there
 
 
 async def test_concurrent_refreshes_cause_one_fetch(alb: FakeALB, clock: Clock) -> None:
@@ -474,3 +595,40 @@ async def test_a_key_of_an_unsupported_kind_is_a_remembered_failure_not_a_500(
         with pytest.raises(KeyUnavailableError):
             await source.get(alb.key_url(), alb.kid)
     assert len(endpoint.calls) == 1  # remembered as failed
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "http://127.0.0.1:9000/keys",
+        "HTTP://127.0.0.1:9000/keys",  # the scheme in capitals: still http
+        "https://localhost/keys",
+        "https://[::1]:8443/keys",
+    ],
+)
+async def test_a_public_issuers_discovery_cannot_send_the_fetch_to_loopback(
+    clock: Clock, jwks_uri: str
+) -> None:
+    """A discovery document is the IdP's say: an issuer on the internet may not point the JWKS
+    fetch at a service on the app's own host, whatever the scheme or its spelling."""
+    issuer = "https://idp.example.com"
+    discovery = f"{issuer}/.well-known/openid-configuration"
+    endpoint = Endpoint(
+        lambda request: (
+            httpx2.Response(200, json={"issuer": issuer, "jwks_uri": jwks_uri})
+            if str(request.url) == discovery
+            else httpx2.Response(200, json={"keys": []})
+        )
+    )
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(endpoint))
+    source = JWKSSource(
+        None,
+        ttl=3600,
+        refresh_cooldown=30,
+        fetcher=HTTPFetcher(client, timeout=5),
+        clock=clock,
+        issuer=issuer,
+    )
+    with pytest.raises(KeyUnavailableError, match="jwks_uri names a loopback host"):
+        await source.get("any-kid")
+    assert endpoint.calls == [discovery]

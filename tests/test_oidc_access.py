@@ -551,3 +551,13 @@ def test_deeply_nested_signed_claims_are_refused_not_crashed_on(alb: FakeALB, cl
         make(alb, idp, clock), login(alb, idp.access_token("alice", claims={"x": fine}))
     )
     assert user.access_claims is not None
+
+
+def test_warm_up_fetches_a_jwks_shared_by_access_and_bearer_tokens_once(
+    alb: FakeALB, clock: Clock
+) -> None:
+    idp = FakeIdP(clock=clock)
+    auth = make(alb, idp, clock, bearer=idp.config())
+    assert auth.jwks is auth.bearer_jwks
+    asyncio.run(auth.warm_up())
+    assert idp.requests == [idp.discovery_url, idp.jwks_url]

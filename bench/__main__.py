@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one step per 
 
     _say(f"minting tokens: {USERS} users, {requests:,} new sessions ...")
     users = TokenSet(USERS)
-    data_only = TokenSet(USERS, with_access=False)
+    data_only = TokenSet(USERS, with_access=False, opaque=True)  # an IdP like Google
     sessions = TokenSet(requests)
     oidc_users = TokenSet(USERS, idp=okta_idp())
     oidc_sessions = TokenSet(requests, idp=okta_idp())

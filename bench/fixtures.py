@@ -7,13 +7,17 @@ The same claims are signed in the ALB's padded format (what we verify) and in th
 unpadded format (what PyJWT accepts).
 
 Like the real ALB, `TokenSet.stream` signs a new data token for every request, while each user
-keeps the one access token of their session.
+keeps the one access token of their session. The ALB's header carries `exp` (the request's time
+plus 120 s), so the tokens it signs in one second share their header bytes: `stream` gives one
+round of the users per second (`count` tokens per header), `stream(quiet=True)` a second of its
+own to every token, as a quiet app gets them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -63,6 +67,9 @@ class TokenSet:
     #: Another IdP's access tokens (Okta-shaped, `access_token=`) instead of Cognito's, and a
     #: machine client's bearer token per user (`bearer=`).
     idp: FakeIdP | None = None
+    #: Without `with_access`: each user still sends an opaque access token (Google's `ya29.`
+    #: kind), which the ALB forwards and the middleware must read past.
+    opaque: bool = False
     alb: FakeALB = field(init=False)
     data: list[bytes] = field(init=False, default_factory=list)
     standard: list[str] = field(init=False, default_factory=list)
@@ -70,11 +77,13 @@ class TokenSet:
     subs: list[str] = field(init=False, default_factory=list)
     bearer: list[bytes] = field(init=False, default_factory=list)
     streamed: int = field(init=False, default=0)
+    _quiet_last: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.alb = FakeALB(token_lifetime=LIFETIME, clock=time.time)
-        # A second past the users' own tokens: no streamed token repeats one's header and payload.
-        self._stream_exp = int(self.alb.clock()) + LIFETIME + 1
+        # The second (`exp`) of the last streamed token: past the users' own tokens, so no
+        # streamed token repeats one's header and payload.
+        self._second = int(self.alb.clock()) + LIFETIME
         for index in range(self.count + 1):
             self.add(index)
 
@@ -95,22 +104,30 @@ class TokenSet:
                 machine = self.idp.bearer_token(client, scopes=("tasks/read", "tasks/write"))
                 self.bearer.append(machine.encode("ascii"))
             self.access.append(token.encode("ascii"))
+        elif self.opaque:
+            self.access.append(opaque_access_token())
 
-    def stream(self, count: int) -> Iterator[tuple[int, bytes]]:
+    def stream(self, count: int, *, quiet: bool = False) -> Iterator[tuple[int, bytes]]:
         """`count` new (user index, data token) pairs, signed one by one as they are taken.
 
         The ALB signs a new data token for every request (its `exp` is the request's time plus
         120 s), so a user's steady state is a token never seen before. These go round robin over
-        the users (not the spare), and each carries an `exp` one second after the same user's
-        previous one: no two tokens of a run share even their header and payload, as no two
-        requests of a user in different seconds do.
+        the users (not the spare). A busy app gets many requests a second, and the tokens the ALB
+        signs in one second share their header (which holds `exp`): here each round of the users
+        is one second, so `count` tokens share a header, and each of a user's tokens carries an
+        `exp` after their previous one's. With `quiet`, every token gets a second (a header) of
+        its own, as the first request of each second does. Either way no two tokens of a
+        `TokenSet` share both header and payload: a second holds each user at most once.
         """
         for _ in range(count):
             user = self.streamed % self.count
+            if quiet or user == 0 or self._quiet_last:
+                self._second += 1
+            self._quiet_last = quiet
             claims = userinfo(user)
-            exp = self._stream_exp + self.streamed // self.count
             self.streamed += 1
-            yield user, self.alb.data_token(claims["sub"], claims=claims, exp=exp).encode("ascii")
+            data = self.alb.data_token(claims["sub"], claims=claims, exp=self._second)
+            yield user, data.encode("ascii")
 
     def config(self, **overrides: Any) -> ALBConfig:
         """The config that trusts these tokens (Cognito included when access tokens exist, or
@@ -160,9 +177,19 @@ class TokenSet:
             (b"x-amzn-oidc-data", self.data[index] if data is None else data),
             (b"x-amzn-oidc-identity", self.subs[index].encode("ascii")),
         ]
-        if self.with_access:
+        if self.access:
             headers.append((b"x-amzn-oidc-accesstoken", self.access[index]))
         return _as_received(headers)
+
+
+#: The length of an opaque access token like Google's (`ya29.` and base64url characters).
+OPAQUE_BYTES = 219
+
+
+def opaque_access_token() -> bytes:
+    """A new opaque access token, shaped like Google's: nothing in it can be verified."""
+    text = "ya29." + secrets.token_urlsafe(OPAQUE_BYTES)[: OPAQUE_BYTES - 5]
+    return text.encode("ascii")
 
 
 def _as_received(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -12,10 +12,13 @@ log): `plain`, `passthrough` (a do-nothing middleware), `protected` (`ALBAuthMid
 `protected` again with two workers, and `floor`: the plain app behind a middleware that does
 one raw P-256 verification per request and nothing else, so the floor is also measured where
 the middleware runs (under uvicorn, with wrk on the other core: a one-worker server is pinned to
-one CPU and wrk to the other, see `cpu_split`). All get the same headers: the
-ALB sends them whether the app reads them or not, and parsing them is the server's cost, not
-the middleware's. The variants alternate, several times, after a warm-up, and the median is
-reported.
+one CPU and wrk to the other, see `cpu_split`; the two workers share both CPUs with wrk). Being
+a middleware layer itself, `floor` is compared with `passthrough`, not `plain`. The tokens of a
+pool share a header a round of the users at a time, as the requests of one second do at that
+rate. All get the same headers: the ALB sends them whether the app reads them or not, and
+parsing them is the server's cost, not the middleware's. The variants alternate, several times,
+after a warm-up, and the median is reported; a run with a refused request or a socket error
+(warm-ups included) stops the test.
 """
 
 from __future__ import annotations
@@ -61,6 +64,16 @@ class Load:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    #: wrk's "Socket errors" (connect, read, write and timeout together): 0 in a valid run.
+    socket_errors: int = 0
+
+    def check(self, name: str) -> None:
+        """Refuse a run in which any request was refused or failed: its rate is not the
+        server's at its work (a 401 is cheap, a dropped connection is no request at all)."""
+        if self.non_2xx:
+            raise RuntimeError(f"{name}: {self.non_2xx} requests were refused")
+        if self.socket_errors:
+            raise RuntimeError(f"{name}: {self.socket_errors} socket errors in wrk's run")
 
 
 def find_wrk() -> str:
@@ -216,13 +229,28 @@ class _Wrk:
         if positions is None:
             raise RuntimeError(f"wrk_pool.lua reported no positions: {output[-500:]}")
         self.positions = [int(value) for value in positions[1].split()]
-        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-        return Load(
-            rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
-            p50_ms=_latency(output, "50%"),
-            p99_ms=_latency(output, "99%"),
-            non_2xx=int(non_2xx[1]) if non_2xx else 0,
-        )
+        return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> Load:
+    """The figures of wrk's report (`--latency`). wrk prints "Non-2xx or 3xx responses" and
+    "Socket errors: connect N, read N, write N, timeout N" only when there were any."""
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if sockets is None and "Socket errors" in output:
+        raise RuntimeError(f"unreadable socket errors in wrk's output: {output[-500:]}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rps is None:
+        raise RuntimeError(f"no requests/sec in wrk's output: {output[-500:]}")
+    return Load(
+        rps=float(rps[1]),
+        p50_ms=_latency(output, "50%"),
+        p99_ms=_latency(output, "99%"),
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        socket_errors=sum(map(int, sockets.groups())) if sockets else 0,
+    )
 
 
 def _latency(output: str, percentile: str) -> float:
@@ -264,14 +292,14 @@ def measure(
             for name in VARIANTS
         }
         try:
-            # The warm-up fetches the keys, and gives a second worker time to start.
+            # The warm-up fetches the keys, and gives a second worker time to start; a refusal
+            # or a socket error there is as wrong as in a measured run.
             for name, (_, url) in servers.items():
-                clients[name].run(url, 2)
+                clients[name].run(url, 2).check(f"{name} (warm-up)")
             for _ in range(runs):
                 for name, (_, url) in servers.items():
                     load = clients[name].run(url, seconds)
-                    if load.non_2xx:
-                        raise RuntimeError(f"{name}: {load.non_2xx} requests were refused")
+                    load.check(name)
                     results[name].append(load)
         finally:
             for process, _ in servers.values():
@@ -286,4 +314,5 @@ def _median(loads: list[Load]) -> Load:
         p50_ms=statistics.median(load.p50_ms for load in loads),
         p99_ms=statistics.median(load.p99_ms for load in loads),
         non_2xx=sum(load.non_2xx for load in loads),
+        socket_errors=sum(load.socket_errors for load in loads),
     )

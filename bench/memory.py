@@ -3,7 +3,10 @@
 Runs in its own process so that RSS is this workload's alone. Every request carries a data
 token never seen before (100,000 distinct tokens for 500 users, with their access tokens), as
 new bytes objects like a server makes: every cache sees a stream of new entries and must stay
-bounded. Prints one JSON line.
+bounded. The access-token cache is set to hold fewer entries (`ACCESS_CACHE`) than there are
+sessions, so it fills during the warm-up and then replaces an entry on every request: its
+bound is what the growth after the warm-up measures (filling the default 4,096 entries would
+take as many RSA signatures to mint, for the same test). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from alb_oidc import ALBAuthenticator
 from .fixtures import TokenSet
 
 USERS = 500
+#: The access-token cache's size in this run: fewer than `USERS` (the default is 4,096).
+ACCESS_CACHE = 256
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -36,9 +41,15 @@ def main(total: int) -> dict[str, float | int]:
     users = TokenSet(USERS)  # access tokens (RSA signing is slow: one per user)
     alb = users.alb
     authenticator = ALBAuthenticator(
-        alb.config(), http_client=httpx2.AsyncClient(transport=alb.transport())
+        alb.config(access_token_cache_size=ACCESS_CACHE),
+        http_client=httpx2.AsyncClient(transport=alb.transport()),
     )
-    warm_up = min(10_000, total // 10)
+    # RSS is read after the warm-up: by then every cache is full (the access tokens' after
+    # `ACCESS_CACHE` requests, a round of the users), so what grows later is a leak.
+    warm_up = max(min(10_000, total // 10), USERS)
+    if total <= warm_up:
+        raise ValueError(f"the run needs more than {warm_up:,} requests")
+    cache = authenticator.access_tokens
     baseline = 0.0
 
     async def run() -> None:
@@ -54,8 +65,14 @@ def main(total: int) -> dict[str, float | int]:
     asyncio.run(run())
     gc.collect()
     final = rss_mb()
+    if len(cache) != ACCESS_CACHE or cache.hits:
+        # Not full, or answering requests: the run did not press against the cache's bound.
+        raise RuntimeError(f"the access-token cache holds {len(cache)}, {cache.hits} hits")
     return {
         "requests": total,
+        "users": USERS,
+        "access_token_cache_size": ACCESS_CACHE,
+        "access_token_cache_misses": cache.misses,
         "warm_up": warm_up,
         "rss_after_warm_up_mb": round(baseline, 1),
         "rss_after_all_mb": round(final, 1),

@@ -13,17 +13,19 @@ from typing import Any
 FLOOR = "floor: cryptography ES256 verify"
 RS_FLOOR = "floor: cryptography RS256 verify"
 STEADY = "middleware: new data token, known access token"
-DATA_ONLY = "middleware: new data token, no access token"
+NEW_HEADER = "middleware: new data token, header not seen before"
+DATA_ONLY = "middleware: new data token, opaque access token"
 VERIFY = "verify_data_token: new data token"
 NEW_SESSION = "middleware: new session (both tokens new)"
 REPEATED = "middleware: same data + access tokens again"
-REPEATED_DATA_ONLY = "middleware: same data token again, no access token"
+REPEATED_DATA_ONLY = "middleware: same data token again, opaque access token"
 PYJWT = "PyJWT jwt.decode, unpadded ES256"
 OIDC_STEADY = "middleware: new data token, known Okta access token"
 OIDC_NEW_SESSION = "middleware: new session, Okta access token"
 BEARER_KNOWN = "middleware: machine client, known bearer token"
 BARE_APP = "harness: scope copy and app call, no middleware"
 PROTECTED, PLAIN, TWO_WORKERS = "protected", "plain", "protected, 2 workers"
+PASSTHROUGH = "passthrough"
 SERVER_FLOOR = "floor"
 
 #: Row name -> ceiling, as a multiple of the ES256 floor.
@@ -71,10 +73,21 @@ class Result:
         return 1e6 / self.http[PROTECTED]["rps"] - 1e6 / self.http[PLAIN]["rps"]
 
     def floor_in_server_us(self) -> float | None:
-        """What one raw P-256 verification adds to a request under uvicorn, in µs."""
+        """What one raw P-256 verification adds to a request under uvicorn, in µs.
+
+        The floor app is itself a middleware layer around the plain app, so its cost is taken
+        against the do-nothing middleware (`passthrough`) when that was measured: the layer
+        is the same, only the verification differs."""
         if not self.http or SERVER_FLOOR not in self.http:
             return None
-        return 1e6 / self.http[SERVER_FLOOR]["rps"] - 1e6 / self.http[PLAIN]["rps"]
+        base = self.http.get(PASSTHROUGH, self.http[PLAIN])
+        return 1e6 / self.http[SERVER_FLOOR]["rps"] - 1e6 / base["rps"]
+
+    def _floor_base(self) -> str:
+        """What the in-server floor is taken against, in words."""
+        if self.http and PASSTHROUGH in self.http:
+            return "a middleware layer that does nothing"
+        return "the bare app"
 
     def marks(self) -> dict[str, str]:
         """Figure name -> "1.17x floor (target <= 1.20x) ok" for every figure with a target."""
@@ -144,6 +157,7 @@ class Result:
         sections = [
             self._production(),
             self._new_sessions(),
+            self._machine_clients(),
             self._repeated(),
             self._peers(),
             self._load(),
@@ -188,20 +202,44 @@ class Result:
             "`cryptography`) that no verifier can skip. *Per core*: one second divided by the "
             "cost, the requests a core can authenticate each second before the server and the "
             "app do any work of their own.",
-            "",
-            f"The whole middleware adds **{steady:.0f} µs** to a signed-in user's request, "
-            f"**{steady / floor:.2f} times the floor**: {steady - floor:.0f} µs for the ALB's "
-            "checks, the session's access token, the user object and Starlette's scope entries "
-            "on top of the signature itself.",
         ]
+        new_header = self.us(NEW_HEADER)
+        shared = self.method.get("users") or "many"
+        if new_header is not None:
+            out += [
+                "",
+                "The tokens the ALB signs in the same second share their header (it holds "
+                "`exp`), and the middleware remembers the headers it verified: the first "
+                "request of each second pays for the header's checks and the key lookup, the "
+                "others skip them. The other rows with a new data token above have "
+                f"{shared} requests share each header, as in an app that gets {shared} requests "
+                "a second or more per process. In a quiet app, where each request is the first "
+                "of its second, every request costs "
+                f"*{NEW_HEADER.removeprefix('middleware: ')}*: {new_header:.0f} µs, "
+                f"{new_header / floor:.2f} times the floor.",
+            ]
+        added = self.added_us()
+        out += [
+            "",
+            f"In process, the whole middleware costs **{steady:.0f} µs of CPU** per signed-in "
+            f"user's request, **{steady / floor:.2f} times the floor**: {steady - floor:.0f} µs "
+            "for the ALB's checks, the session's access token, the user object and Starlette's "
+            "scope entries on top of the signature itself",
+        ]
+        if self.http and added is not None:
+            out[-1] += (
+                f"; under uvicorn it adds **{added:.0f} µs** to a request "
+                f"({added / floor:.2f} times the in-process floor; see below)."
+            )
+        else:
+            out[-1] += "."
         bare = self.us(BARE_APP)
         if bare is not None:
             out[-1] += (
                 f" (With the {bare:.2f} µs a server spends handing any request to its app, "
-                f"which the middleware rows leave out: {steady + bare:.1f} µs, "
-                f"{(steady + bare) / floor:.3f} times.)"
+                f"which the in-process middleware rows leave out: {steady + bare:.1f} µs, "
+                f"{(steady + bare) / floor:.2f} times.)"
             )
-        added = self.added_us()
         if self.http and added is not None:
             out += [
                 "",
@@ -209,16 +247,16 @@ class Result:
                 f"{self.http[PLAIN]['rps']:,.0f} requests/s without the middleware and "
                 f"{self.http[PROTECTED]['rps']:,.0f} with it, a new data token on every request: "
                 f"the middleware adds {added:.0f} µs a request ({added / floor:.2f} times the "
-                "floor). Two workers serve "
+                "in-process floor). Two workers, sharing both CPUs with the load generator, serve "
                 f"{self.http[TWO_WORKERS]['rps']:,.0f} (details under *Load test*).",
             ]
             server_floor = self.floor_in_server_us()
             if server_floor:
                 out[-1] += (
                     f" Most of that is the signature check itself, which costs more inside a "
-                    f"loaded server: one raw P-256 verification adds {server_floor:.0f} µs there, "
-                    f"so the middleware costs {added / server_floor:.2f} times the floor measured "
-                    "where it runs."
+                    f"loaded server: one raw P-256 verification adds {server_floor:.0f} µs there "
+                    f"(against {self._floor_base()}), so the middleware costs "
+                    f"{added / server_floor:.2f} times the floor measured where it runs."
                 )
         out += ["", "![Per-request cost of each contender](benchmarks.png)"]
         return "\n".join(out)
@@ -249,6 +287,25 @@ class Result:
                 f"| floors: ES256 + RS256 | {both:.1f} | 1.00 | {1e6 / both:,.0f} /s |",
                 f"| {RS_FLOOR} | {rs_floor:.1f} | {rs_floor / both:.2f} | "
                 f"{1e6 / rs_floor:,.0f} /s |",
+            ]
+        )
+
+    def _machine_clients(self) -> str:
+        floor, rows = self.us(FLOOR), self._rows("machine clients")
+        if not floor or not rows:
+            return ""
+        return "\n".join(
+            [
+                "## Machine clients",
+                "",
+                "A listener rule's `jwt-validation` action forwards a machine client's request "
+                "with its `Authorization: Bearer` token as it came and no `x-amzn-oidc-*` "
+                "header: there is no data token, and the client sends the same bearer token "
+                "until it expires, so the middleware answers it from its earlier verification.",
+                "",
+                "| request | µs | x floor | per core |",
+                "|---|---:|---:|---:|",
+                *(_line(row, floor) for row in rows),
             ]
         )
 
@@ -318,6 +375,14 @@ class Result:
             f"| {name} | {load['rps']:,.0f} | {load['p50_ms']:.2f} ms | {load['p99_ms']:.2f} ms |"
             for name, load in self.http.items()
         ]
+        out += [
+            "",
+            f"wrk keeps its {self.method.get('connections') or 'few'} connections busy, each "
+            "sending its next request as soon as the last is answered, so the server is always "
+            "saturated and the latencies restate the rate (the median is about connections "
+            "divided by requests per second): they say nothing of a request's latency under a "
+            "lighter load.",
+        ]
         added, floor = self.added_us(), self.us(FLOOR)
         one, two = self.http[PROTECTED]["rps"], self.http[TWO_WORKERS]["rps"]
         if added is not None and floor:
@@ -325,20 +390,21 @@ class Result:
                 "",
                 f"The middleware's cost per request is 1/{one:,.0f} - "
                 f"1/{self.http[PLAIN]['rps']:,.0f} s = {added:.0f} µs, {added / floor:.2f} "
-                f"times the floor. Two workers (`uvicorn --workers 2`) serve {two / one:.2f} "
-                "times what one does: they share the machine "
-                f"({self.environment.get('machine', '')}) with the load generator, which needs "
-                "a good part of a core itself. Workers share nothing, so with a core for each "
-                "the rate grows with their number.",
+                f"times the in-process floor. Two workers (`uvicorn --workers 2`) serve "
+                f"{two / one:.2f} times what one does, but the two rows do not compare like for "
+                "like: the one worker has a CPU to itself with wrk pinned to the other, while "
+                "the two workers share both CPUs of the machine "
+                f"({self.environment.get('machine', '')}) with wrk, which needs a good part of "
+                "one itself.",
             ]
         server_floor = self.floor_in_server_us()
         if added is not None and server_floor:
             out += [
                 "",
                 f"Inside the server the floor itself costs more: one raw P-256 verification adds "
-                f"{server_floor:.0f} µs to a request there (against {floor or 0:.0f} µs in a "
-                f"quiet process), so measured where it runs the middleware costs "
-                f"{added / server_floor:.2f} times the floor.",
+                f"{server_floor:.0f} µs to a request there (*floor* against "
+                f"{self._floor_base()}; {floor or 0:.0f} µs in a quiet process), so measured "
+                f"where it runs the middleware costs {added / server_floor:.2f} times the floor.",
             ]
         return "\n".join(out)
 
@@ -355,9 +421,16 @@ class Result:
             )
         if self.memory:
             mem = self.memory
+            cache = (
+                f" for {mem['users']:,} sessions, more than the access-token cache holds (set to "
+                f"{mem['access_token_cache_size']:,} entries: it is full from early on, and "
+                "every request replaces an entry)"
+                if "users" in mem
+                else ""
+            )
             out.append(
-                f"**Memory.** {mem['requests']:,} requests, each with a new data token: RSS "
-                f"{mem['rss_after_warm_up_mb']} MB after {mem['warm_up']:,} requests, "
+                f"**Memory.** {mem['requests']:,} requests{cache}, each with a new data token: "
+                f"RSS {mem['rss_after_warm_up_mb']} MB after {mem['warm_up']:,} requests, "
                 f"{mem['rss_after_all_mb']} MB after all of them (**growth "
                 f"{mem['growth_mb']} MB**)."
             )
@@ -373,9 +446,16 @@ class Result:
             "",
             f"- **Tokens.** Cognito-shaped userinfo in the ALB's padded format (data tokens of "
             f"about {tokens.get('data')} bytes) and RS256 access tokens with scopes and groups "
-            f"(about {tokens.get('access')} bytes), from a fake ALB with real keys. A new data "
-            "token carries an `exp` one second after its user's previous one, so no two share "
-            "even their header and payload.",
+            f"(about {tokens.get('access')} bytes), from a fake ALB with real keys. As from a "
+            "real ALB, whose header holds `exp` (the request's time plus 120 s), the tokens of "
+            f"one second share their header: {method.get('users')} a header, one for each "
+            "user, and a user's next token is a second later, so no two tokens share both "
+            "header and payload. The middleware remembers the headers it verified, so the "
+            "figures with such tokens assume traffic of at least that many requests a second "
+            "per process; with less, more requests are the first of their second, and the row "
+            f"*{NEW_HEADER.removeprefix('middleware: ')}* (every token with a header of its "
+            "own) gives the cost of each of those. An opaque access token is a 219-byte "
+            "`ya29.` string of base64url characters per user, like Google's.",
             f"- **In process.** {method.get('users')} signed-in users, each with their own "
             "access token, served once before timing starts. Each contender then handles "
             f"{method.get('requests'):,} requests in batches of {method.get('batch')}, "
@@ -383,9 +463,10 @@ class Result:
             "slow spell of the shared machine hits them all alike, in a new random order every "
             "batch, so that none always follows the same one (a batch pays for what the one "
             "before it left in the CPU's caches); a figure is the median of the per-request "
-            "means of its batches. Every new token is used exactly once, so no "
-            "cache of verified results can answer it, and the floor verifies the very same "
-            "bytes. Request headers are new bytes objects every time, as a server makes them.",
+            "means of its batches. Each contender has caches of its own, and each new token "
+            "comes once to a contender, so no cache of verified results can answer it; the "
+            "steady state, `verify_data_token` and the floor are handed the very same tokens. "
+            "Request headers are new bytes objects every time, as a server makes them.",
             "- **The whole middleware.** The middleware rows call `ALBAuthMiddleware` with an "
             "ASGI scope like uvicorn's, in front of an app that does nothing. Every key is "
             "fetched beforehand, so the coroutine never suspends and is driven without an event "
@@ -393,7 +474,9 @@ class Result:
             "middleware adds to a request, as in the load test: each batch runs next to a batch "
             "of requests handed straight to the app (the new scope a server makes and the "
             f"app's coroutine, {self.us(BARE_APP) or 0:.2f} µs a request), whose time is "
-            "subtracted.",
+            "subtracted. The app checks that each request reached it authenticated (and the "
+            "bare requests carry a user for the same check), so no refused or anonymous "
+            "request is timed.",
             "- **Other libraries.** `aws-jwt-verify` verifies the same padded tokens with "
             "`verifySync` and a locally cached key, with its own timing loop in Node.js.",
         ]
@@ -408,7 +491,11 @@ class Result:
                 f"access log; wrk keeps {method.get('connections')} connections open. A "
                 "one-worker server has a CPU to itself and wrk the other (`taskset`), as a "
                 "production server has its core while the load comes from elsewhere; two "
-                "workers share both CPUs with wrk. The "
+                "workers share both CPUs with wrk. *floor* is the app behind a middleware layer, "
+                "so the cost of its verification is its time per request less *passthrough*'s "
+                "(the same layer doing nothing), and the middleware's is *protected*'s less "
+                "*plain*'s. A run with any refused request or socket error (warm-ups included) "
+                "is an error, not a figure. The "
                 f"variants alternate, {method.get('runs')} runs of {method.get('seconds')} s each "
                 "after a warm-up, and each figure is the median."
             )
@@ -456,6 +543,7 @@ _GROUPS = {
     "production": ("#d62728", "production: new data token"),
     "floor": ("#1f77b4", "floors: cryptography"),
     "new session": ("#ff7f0e", "new session"),
+    "machine clients": ("#2ca02c", "machine clients: bearer token"),
     "repeated": ("#e377c2", "same tokens again"),
     "peer": ("#7f7f7f", "other libraries"),
 }

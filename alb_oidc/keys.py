@@ -65,6 +65,12 @@ class FetchError(Exception):
     """A key endpoint did not give a usable answer (internal; surfaces as KeyUnavailableError)."""
 
 
+def _failure(exc: Exception) -> str:
+    """Why a fetch failed, for the log and the 503's message: a `FetchError` says what went
+    wrong; anything else (a parser's surprise) is named by its type, never by its text."""
+    return str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+
+
 class HTTPFetcher:
     """GETs small documents with a hard deadline and size cap, over one reused client.
 
@@ -397,8 +403,7 @@ class ALBKeySource:
         try:
             key = load_alb_public_key(await self._fetcher.get(url, limit=_PEM_LIMIT))
         except Exception as exc:
-            # A FetchError says what went wrong; anything else is a failure all the same.
-            flight.error = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+            flight.error = _failure(exc)
             logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, flight.error)
             if self._failures is not None:
                 self._failures[url] = flight.error
@@ -553,7 +558,7 @@ class JWKSSource:
             keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
         except Exception as exc:
             # Whatever went wrong with what the IdP sent is a failure, remembered like one.
-            self._last_error = str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+            self._last_error = _failure(exc)
             self._discovered = None  # the issuer may have moved its keys: look again next time
             logger.warning(
                 "JWKS fetch failed (jwks_fetch_failed): %s: %s",

@@ -54,14 +54,16 @@ NO_SCOPE_SOURCE = (
     "scopes come only from a verified access token, and this app verifies none: "
     "configure ALBConfig.cognito or ALBConfig.access_token"
 )
-_warned_no_scope_source = False
 
 #: Appended to a missing-group 403 when nothing the app verifies can grant a group.
 NO_GROUP_SOURCE = (
     "groups come only from a verified token, and this app verifies none that has them: "
     "configure ALBConfig.cognito, ALBConfig.access_token or ALBConfig.groups_claim"
 )
-_warned_no_group_source = False
+# The configurations (by identity: each is held here, so its id is not reused) whose "can never
+# pass" warning was logged, per kind: once per config, so each app (and each test's) warns.
+_WARNED: dict[tuple[str, int], ALBConfig] = {}
+_WARNED_HELD = 64
 
 #: What the guards log when the request never went through `ALBAuthMiddleware`.
 NOT_INSTALLED = (
@@ -110,8 +112,7 @@ def _denied(
     guard: str,
 ) -> Exception:
     """The 403 for missing scopes or groups; says so (and warns once) when the configuration
-    can never grant one to an ALB login."""
-    global _warned_no_scope_source, _warned_no_group_source  # noqa: PLW0603 - once per process
+    can never grant one to an ALB login (once per configuration)."""
     config = conn.scope.get(CONFIG_SCOPE_KEY)
     hint = None
     user = conn.scope.get("user")
@@ -123,13 +124,12 @@ def _denied(
         and not (isinstance(user, ALBUser) and user.is_bearer)
         and (kind == "scope" or config.groups_claim is None)
     ):
-        if kind == "scope":
-            hint, warned = NO_SCOPE_SOURCE, _warned_no_scope_source
-            _warned_no_scope_source = True
-        else:
-            hint, warned = NO_GROUP_SOURCE, _warned_no_group_source
-            _warned_no_group_source = True
-        if not warned:
+        hint = NO_SCOPE_SOURCE if kind == "scope" else NO_GROUP_SOURCE
+        key = (kind, id(config))
+        if _WARNED.get(key) is not config:
+            if len(_WARNED) >= _WARNED_HELD:
+                _WARNED.clear()
+            _WARNED[key] = config
             logger.warning(
                 "%s can never pass for ALB logins (%s), so every user is refused with 403",
                 guard,

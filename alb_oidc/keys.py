@@ -79,6 +79,13 @@ class HTTPFetcher:
     """
 
     def __init__(self, client: httpx2.AsyncClient | None, *, timeout: float) -> None:
+        if client is not None and not isinstance(client, httpx2.AsyncClient):
+            # Caught here, not at the first key fetch (a 503 on every request, and a log line
+            # naming an AttributeError): a transport, a sync client, an uncalled factory.
+            raise TypeError(
+                "http_client must be an httpx2.AsyncClient (in tests: FakeALB.http_client()), "
+                f"not {type(client).__name__}"
+            )
         self._client = client
         self._owned = client is None
         self._timeout = timeout

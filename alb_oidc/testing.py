@@ -44,12 +44,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import (
+    _ALB_ARN,
     _KEY_URL_BY_PARTITION,
     JWT_ALGORITHMS,
     ALBConfig,
     CognitoConfig,
     OIDCAccessTokenConfig,
 )
+from .tokens import _UUID
 
 __all__ = ["FakeALB", "FakeIdP", "b64url", "encode_data_token", "sign_es256"]
 
@@ -91,11 +93,22 @@ def encode_data_token(
     return f"{signing_input}.{b64url(signature, padded=padded)}"
 
 
+#: Seconds a Cognito access token is valid by default (the app client's setting, 5 minutes to
+#: 1 day; "Access token expiration" in the Cognito developer guide).
+COGNITO_ACCESS_TOKEN_LIFETIME = 3600
+
+
 class FakeALB:
     """An ALB (and a Cognito user pool) for tests: real keys, real signatures, fake AWS.
 
-    `clock` is used for `exp` (default `time.time`); pass the same clock to the middleware to
-    test expiry without sleeping. `token_lifetime` is the data and access tokens' lifetime.
+    `alb_arn`, `client_id` and `user_pool_id` name the ALB, its app client and the user pool
+    (the data token's `signer` and `client`, and the key and JWKS URLs). `issuer` is the data
+    token's `iss` (default: the user pool's; give another IdP's issuer, e.g. `FakeIdP.issuer`,
+    to test an `authenticate-oidc` rule). `kid` is the ALB key's id (a UUID, as the ALB's are;
+    default: a new one). `clock` is used for `exp` (default `time.time`); pass the same clock to
+    the middleware to test expiry without sleeping. `token_lifetime` is the data tokens'
+    lifetime (the ALB's 120 s), `access_token_lifetime` the user pool's access tokens' (an hour,
+    Cognito's default): a session's access token outlives many data tokens, as behind the ALB.
     """
 
     def __init__(
@@ -108,10 +121,18 @@ class FakeALB:
         kid: str | None = None,
         clock: Callable[[], float] = time.time,
         token_lifetime: float = 120,
+        access_token_lifetime: float = COGNITO_ACCESS_TOKEN_LIFETIME,
     ) -> None:
+        arn = _ALB_ARN.fullmatch(alb_arn) if isinstance(alb_arn, str) else None
+        if arn is None:
+            raise ValueError(
+                "alb_arn must be an Application Load Balancer ARN (arn:aws:elasticloadbalancing:"
+                f"REGION:ACCOUNT:loadbalancer/app/NAME/ID), not {alb_arn!r}"
+            )
+        if kid is not None and not (isinstance(kid, str) and _UUID.fullmatch(kid)):
+            raise ValueError(f"kid must be a UUID, as the ALB's key ids are, not {kid!r}")
         self.alb_arn = alb_arn
-        arn = alb_arn.split(":")
-        self.partition, self.region = arn[1], arn[3]
+        self.partition, self.region = arn["partition"], arn["region"]
         default = _KEY_URL_BY_PARTITION.get(self.partition)
         # The key URL templates served: the partition's own (GovCloud's is an S3 bucket), and
         # any `key_url` given to `config()`; the last one is `key_url()`'s.
@@ -126,6 +147,7 @@ class FakeALB:
         self.pool_kid = f"fake-pool-key-{uuid.uuid4().hex[:8]}"
         self.clock = clock
         self.token_lifetime = token_lifetime
+        self.access_token_lifetime = access_token_lifetime
         self.alb_key = ec.generate_private_key(ec.SECP256R1())
         self._pool_key: rsa.RSAPrivateKey | None = None
         #: URLs requested through `transport()`, in order (to assert on caching and fetch counts).
@@ -178,8 +200,14 @@ class FakeALB:
         """An `x-amzn-oidc-data` token in the ALB's wire format.
 
         `claims` are merged into the payload and `header` into the header (None as a value
-        removes a field), so a test can forge any variant. `key` signs instead of the ALB's key.
+        removes a field), so a test can forge any variant. `key` (a P-256 private key) signs
+        instead of the ALB's key.
         """
+        if key is not None and not (
+            isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+        ):
+            kind = type(key).__name__
+            raise TypeError(f"key must be a P-256 EllipticCurvePrivateKey, not {kind}")
         expires = int(self.clock() + self.token_lifetime) if exp is None else exp
         payload: dict[str, Any] = {
             "sub": sub,
@@ -209,10 +237,19 @@ class FakeALB:
         scopes: Iterable[str] = ("openid",),
         groups: Iterable[str] = (),
         claims: Mapping[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None,
         exp: float | None = None,
         key: rsa.RSAPrivateKey | None = None,
     ) -> str:
-        """A Cognito-shaped RS256 access token (`token_use`, `client_id`, `scope`, groups)."""
+        """A Cognito-shaped RS256 access token (`token_use`, `client_id`, `scope`, groups),
+        valid `access_token_lifetime` seconds unless `exp` is given.
+
+        `scopes` and `groups` are names (a str is one name). `claims` are merged into the
+        payload and `header` into the header (`kid` and `alg`, as Cognito's; None as a value
+        removes a field); `key` (an RSA private key) signs instead of the pool's key.
+        """
+        if key is not None and not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError(f"key must be an RSAPrivateKey, not {type(key).__name__}")
         now = int(self.clock())
         payload: dict[str, Any] = {
             "sub": sub,
@@ -220,20 +257,21 @@ class FakeALB:
             "client_id": self.client_id,
             "origin_jti": str(uuid.uuid4()),
             "token_use": "access",
-            "scope": " ".join(scopes),
+            "scope": " ".join(_names(scopes, "scopes")),
             "auth_time": now,
-            "exp": int(now + self.token_lifetime) if exp is None else exp,
+            "exp": int(now + self.access_token_lifetime) if exp is None else exp,
             "iat": now,
             "jti": str(uuid.uuid4()),
             "username": sub,
         }
-        group_list = list(groups)
+        group_list = _names(groups, "groups")
         if group_list:
             payload["cognito:groups"] = group_list
         _merge(payload, claims)
-        return jwt.encode(
-            payload, key or self.pool_key, algorithm="RS256", headers={"kid": self.pool_kid}
-        )
+        # Cognito's header holds `kid` and `alg` only ("Understanding the access token" in the
+        # Cognito developer guide).
+        head = {"kid": self.pool_kid, "alg": "RS256"}
+        return _sign_jwt(payload, head, header, key or self.pool_key)
 
     def headers(
         self,
@@ -249,9 +287,25 @@ class FakeALB:
         """The three headers the ALB sends for a logged-in user.
 
         The access token is this user pool's (with `scopes`, `groups` and `access_claims`),
-        unless `access_token` gives another IdP's (`FakeIdP.access_token`).
+        unless `access_token` gives another IdP's (`FakeIdP.access_token`, which takes the
+        scopes and groups itself: they cannot be given here too).
         """
-        if access_token is None:
+        if access_token is not None:
+            given = [
+                name
+                for name, value in (
+                    ("scopes", _names(scopes, "scopes") != ["openid"]),
+                    ("groups", bool(_names(groups, "groups"))),
+                    ("access_claims", access_claims is not None),
+                )
+                if value
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} would be ignored with access_token=: give them to the "
+                    "call that makes the access token"
+                )
+        else:
             access_token = self.access_token(
                 sub, scopes=scopes, groups=groups, claims=access_claims
             )
@@ -331,8 +385,10 @@ class FakeIdP:
     accepts), shaped for the claims the config names: scopes under `scopes_claim` (a
     space-separated string, or a list with `scopes_as_list=True`), groups under `groups_claim`
     (nested objects for a dotted name), and the user id under `subject_claim` (with `sub` then
-    set to `{sub}@login`, as Okta does). `FakeALB.transport(idp)` serves its discovery document
-    at `{issuer}/.well-known/openid-configuration` and its JWKS at `jwks_url`; `config()` builds
+    set to `{sub}@login`, as Okta does). With a `client_id` (the app client the ALB logs in
+    with), access tokens name it in `client_claim`; bearer tokens name their machine client
+    there. `FakeALB.transport(idp)` serves its discovery document at
+    `{issuer}/.well-known/openid-configuration` and its JWKS at `jwks_url`; `config()` builds
     the matching `OIDCAccessTokenConfig`.
     """
 
@@ -346,12 +402,16 @@ class FakeIdP:
         groups_claim: str | None = None,
         subject_claim: str | None = "sub",
         scopes_as_list: bool = False,
+        client_id: str | None = None,
+        client_claim: str = "client_id",
         kid: str | None = None,
         clock: Callable[[], float] = time.time,
         token_lifetime: float = 3600,
     ) -> None:
         self.issuer = issuer
-        self.audiences = tuple(audiences)
+        self.audiences = tuple(_names(audiences, "audiences"))
+        self.client_id = client_id
+        self.client_claim = client_claim
         self.algorithm = algorithm
         self.scopes_claim = scopes_claim
         self.groups_claim = groups_claim
@@ -369,15 +429,17 @@ class FakeIdP:
     @classmethod
     def okta(cls, **overrides: Any) -> FakeIdP:
         """An Okta-shaped IdP, as an Okta authorization server issues access tokens: scopes in
-        `scp` (a list), groups in `groups`, the user id in `uid` (`sub` is then the login), and
-        the issuer `https://acme.okta.example/oauth2/default`. `overrides` are any other
-        arguments of `FakeIdP` (`clock`, `token_lifetime`, ...) or replace these."""
+        `scp` (a list), groups in `groups`, the user id in `uid` (`sub` is then the login), the
+        client in `cid`, and the issuer `https://acme.okta.example/oauth2/default`. `overrides`
+        are any other arguments of `FakeIdP` (`client_id`, `clock`, `token_lifetime`, ...) or
+        replace these."""
         settings: dict[str, Any] = {
             "issuer": "https://acme.okta.example/oauth2/default",
             "scopes_claim": "scp",
             "scopes_as_list": True,
             "groups_claim": "groups",
             "subject_claim": "uid",
+            "client_claim": "cid",
         }
         settings.update(overrides)
         return cls(**settings)
@@ -430,10 +492,13 @@ class FakeIdP:
     ) -> str:
         """An access token for user `sub` (the data token's `sub`, which the config binds).
 
-        `claims` are merged into the payload and `header` into the header (None removes a
-        field), so a test can forge any variant; `key` signs instead of the IdP's key.
+        `scopes` and `groups` are names (a str is one name). `claims` are merged into the
+        payload and `header` into the header (None removes a field), so a test can forge any
+        variant; `key` signs instead of the IdP's key.
         """
         payload = self._payload(scopes, groups, exp)
+        if self.client_id is not None:
+            payload[self.client_claim] = self.client_id
         if self.subject_claim in (None, "sub"):
             payload["sub"] = sub
         else:
@@ -453,9 +518,10 @@ class FakeIdP:
         exp: float | None = None,
         key: Any = None,
     ) -> str:
-        """A client-credentials token of machine client `client` (its `sub` and `client_id`)."""
+        """A client-credentials token of machine client `client` (its `sub`, and its
+        `client_claim`: `client_id`, or Okta's `cid`)."""
         payload = self._payload(scopes, groups, exp)
-        payload.update(sub=client, client_id=client)
+        payload["sub"] = payload[self.client_claim] = client
         _merge(payload, claims)
         return self._sign(payload, header, key)
 
@@ -470,35 +536,18 @@ class FakeIdP:
             "exp": int(now + self.token_lifetime) if exp is None else exp,
             "jti": str(uuid.uuid4()),
         }
-        scope_list = list(scopes)
+        scope_list = _names(scopes, "scopes")
         if self.scopes_claim is not None and scope_list:
             value = scope_list if self.scopes_as_list else " ".join(scope_list)
             _set_path(payload, self.scopes_claim, value)
-        group_list = list(groups)
+        group_list = _names(groups, "groups")
         if self.groups_claim is not None and group_list:
             _set_path(payload, self.groups_claim, group_list)
         return payload
 
     def _sign(self, payload: dict[str, Any], header: Mapping[str, Any] | None, key: Any) -> str:
-        head: dict[str, Any] = {"typ": "JWT", "kid": self.kid, "alg": self.algorithm}
-        _merge(head, header)
-        algorithm = head.get("alg")
-        if isinstance(algorithm, str) and _can_sign(key or self.key, algorithm):
-            # PyJWS signs the payload as given: a test may forge any claim (an `iss` list too).
-            fields = {name: value for name, value in head.items() if name != "alg"}
-            signed: str = jwt.PyJWS().encode(
-                _json(payload), key or self.key, algorithm=algorithm, headers=fields
-            )
-            return signed
-        # What no IdP should send, for tests of refusals: `none` (no signature), HS* with the
-        # bytes given as `key` (PyJWT refuses a public key as an HMAC secret), an algorithm the
-        # key cannot sign with (64 random bytes).
-        body = f"{b64url(_json(head), padded=False)}.{b64url(_json(payload), padded=False)}"
-        signature = b"" if algorithm == "none" else os.urandom(64)
-        if isinstance(algorithm, str) and algorithm.startswith("HS") and isinstance(key, bytes):
-            digest = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}[algorithm]
-            signature = hmac.new(key, body.encode("ascii"), digest).digest()
-        return f"{body}.{b64url(signature, padded=False)}"
+        head = {"typ": "JWT", "kid": self.kid, "alg": self.algorithm}
+        return _sign_jwt(payload, head, header, key or self.key)
 
     def answer(self, request: httpx2.Request) -> httpx2.Response | None:
         """The discovery document or the JWKS for a GET of theirs; None for another URL."""
@@ -515,6 +564,41 @@ class FakeIdP:
         return httpx2.MockTransport(
             lambda request: self.answer(request) or httpx2.Response(404, text="not found")
         )
+
+
+def _names(names: Iterable[str], what: str) -> list[str]:
+    """Scopes, groups or audiences as a list; a str is one name (not its characters)."""
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, bytes | Mapping) or not isinstance(names, Iterable):
+        raise TypeError(f"{what} must be a str or an iterable of str, not {type(names).__name__}")
+    return list(names)
+
+
+def _sign_jwt(
+    payload: dict[str, Any], head: dict[str, Any], header: Mapping[str, Any] | None, key: Any
+) -> str:
+    """A standard (unpadded) JWT of `payload`, its header `head` with `header` merged in (None
+    removes a field), signed with `key` by the header's `alg` when the key can sign with it."""
+    head = dict(head)
+    _merge(head, header)
+    algorithm = head.get("alg")
+    if isinstance(algorithm, str) and _can_sign(key, algorithm):
+        # PyJWS signs the payload as given: a test may forge any claim (an `iss` list too). A
+        # `typ` it would add by itself is left out unless `head` has one.
+        fields = {name: value for name, value in head.items() if name != "alg"}
+        fields.setdefault("typ", None)
+        signed: str = jwt.PyJWS().encode(_json(payload), key, algorithm=algorithm, headers=fields)
+        return signed
+    # What no IdP should send, for tests of refusals: `none` (no signature), HS* with the bytes
+    # given as `key` (PyJWT refuses a public key as an HMAC secret), an algorithm the key cannot
+    # sign with (64 random bytes).
+    body = f"{b64url(_json(head), padded=False)}.{b64url(_json(payload), padded=False)}"
+    signature = b"" if algorithm == "none" else os.urandom(64)
+    if isinstance(algorithm, str) and algorithm.startswith("HS") and isinstance(key, bytes):
+        digest = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}[algorithm]
+        signature = hmac.new(key, body.encode("ascii"), digest).digest()
+    return f"{body}.{b64url(signature, padded=False)}"
 
 
 def _can_sign(key: Any, algorithm: str) -> bool:

@@ -335,7 +335,7 @@ def test_the_testing_page_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     for index in range(1, len(python_blocks("testing.md"))):
         run("testing.md", index, namespace)
     tests = {name: value for name, value in namespace.items() if name.startswith("test_")}
-    assert len(tests) == 6
+    assert len(tests) == 8
     for test in tests.values():
         arguments = [FakeALB() for _ in inspect.signature(test).parameters]
         test(*arguments)

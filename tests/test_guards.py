@@ -223,8 +223,7 @@ def test_websocket_guard(alb: FakeALB, client: TestClient) -> None:
 
 @pytest.fixture
 def no_scope_warning_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guards, "_warned_no_scope_source", False)
-    monkeypatch.setattr(guards, "_warned_no_group_source", False)
+    monkeypatch.setattr(guards, "_WARNED", {})
 
 
 @pytest.mark.usefixtures("no_scope_warning_yet")
@@ -250,6 +249,19 @@ def test_without_cognito_a_scope_guard_says_why_and_warns_once(
         "verified access token, and this app verifies none: configure ALBConfig.cognito or "
         "ALBConfig.access_token), so every user is refused with 403"
     ]
+
+
+def test_each_configuration_warns_once_so_tests_do_not_depend_on_their_order(
+    alb: FakeALB, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two apps (as two tests build them), each with its own configuration: each warns once.
+    for _ in range(2):
+        app = make_app(alb, clock, cognito=None)
+        with TestClient(app) as client:
+            for _ in range(2):
+                assert client.get("/tasks", headers=alb.headers("alice")).status_code == 403
+    warnings = [r for r in caplog.records if "can never pass" in r.getMessage()]
+    assert len(warnings) == 2
 
 
 @pytest.mark.usefixtures("no_scope_warning_yet")

@@ -51,7 +51,8 @@ def test_overrides_and_removals(alb: FakeALB) -> None:
 
 def test_access_token_is_cognito_shaped(alb: FakeALB) -> None:
     token = alb.access_token("alice", scopes=["openid", "x"], groups=["g"])
-    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": alb.pool_kid, "typ": "JWT"}
+    # Cognito's access token header: `kid` and `alg`, no `typ` (Cognito developer guide).
+    assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": alb.pool_kid}
     claims = jwt.decode(
         token,
         alb.pool_key.public_key(),
@@ -168,3 +169,120 @@ def test_a_partition_without_a_key_endpoint_needs_a_key_url() -> None:
         alb.key_url()
     config = alb.config(key_url="https://keys.example/{kid}")
     assert verified_sub(alb, config) == "alice"
+
+
+def test_a_str_is_one_scope_group_or_audience_not_its_characters(alb: FakeALB) -> None:
+    claims = jwt.decode(
+        alb.access_token(scopes="tasks/read", groups="admins"), options={"verify_signature": False}
+    )
+    assert (claims["scope"], claims["cognito:groups"]) == ("tasks/read", ["admins"])
+    idp = FakeIdP(audiences="api://tasks", groups_claim="groups")
+    assert idp.audiences == ("api://tasks",)
+    claims = jwt.decode(
+        idp.access_token(scopes="tasks/read", groups="admins"), options={"verify_signature": False}
+    )
+    assert (claims["aud"], claims["scope"], claims["groups"]) == (
+        "api://tasks",
+        "tasks/read",
+        ["admins"],
+    )
+    with pytest.raises(TypeError, match="scopes must be a str or an iterable of str"):
+        alb.access_token(scopes=b"tasks/read")  # type: ignore[arg-type]
+
+
+def test_headers_refuse_grants_they_would_ignore(alb: FakeALB) -> None:
+    token = FakeIdP.okta().access_token("alice")
+    with pytest.raises(ValueError, match="groups, access_claims would be ignored"):
+        alb.headers("alice", groups=["admins"], access_claims={"x": 1}, access_token=token)
+    with pytest.raises(ValueError, match="scopes would be ignored"):
+        alb.headers("alice", scopes=["tasks/read"], access_token=token)
+    assert (
+        alb.headers("alice", scopes=["openid"], access_token=token)["x-amzn-oidc-accesstoken"]
+        == token
+    )
+
+
+def test_a_cognito_access_token_header_can_be_forged(alb: FakeALB) -> None:
+    token = alb.access_token("alice", header={"alg": "none", "typ": "JWT"})
+    assert jwt.get_unverified_header(token) == {"kid": alb.pool_kid, "alg": "none", "typ": "JWT"}
+    assert token.endswith(".")  # `none`: no signature
+    app = Starlette(routes=[Route("/me", lambda request: PlainTextResponse(request.user.sub))])
+    app.add_middleware(ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client())
+    with TestClient(app) as client:
+        headers = alb.headers("alice", access_token=token)
+        response = client.get("/me", headers=headers)
+    assert (response.status_code, response.json()["error"]) == (401, "bad_access_token")
+
+
+def test_a_sessions_access_token_outlives_its_data_tokens(clock: object) -> None:
+    # Behind the ALB a session's Cognito access token (an hour) comes with a new data token on
+    # every request (120 s): ten minutes on, the same access token still verifies.
+    alb = FakeALB(clock=clock)  # type: ignore[arg-type]
+    app = Starlette(routes=[Route("/me", lambda request: PlainTextResponse(request.user.sub))])
+    app.add_middleware(
+        ALBAuthMiddleware, config=alb.config(), http_client=alb.http_client(), clock=clock
+    )
+    access = alb.access_token("alice")
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == alb.access_token_lifetime == 3600
+    with TestClient(app) as client:
+        for minutes in (0, 10):
+            clock.now += minutes * 60  # type: ignore[attr-defined]
+            headers = alb.headers("alice", access_token=access)
+            assert client.get("/me", headers=headers).text == "alice"
+        clock.now += 3600  # type: ignore[attr-defined]
+        response = client.get("/me", headers=alb.headers("alice", access_token=access))
+    assert response.json()["error"] == "access_token_expired"
+
+
+def test_the_okta_preset_names_the_client_in_cid(alb: FakeALB) -> None:
+    okta = FakeIdP.okta(client_id=alb.client_id)
+    claims = jwt.decode(okta.access_token("alice"), options={"verify_signature": False})
+    assert claims["cid"] == alb.client_id
+    assert "client_id" not in claims
+    robot = jwt.decode(okta.bearer_token("robot"), options={"verify_signature": False})
+    assert (robot["sub"], robot["cid"]) == ("robot", "robot")
+    assert "client_id" not in jwt.decode(
+        FakeIdP.okta().access_token("alice"), options={"verify_signature": False}
+    )
+    okta_alb = FakeALB(issuer=okta.issuer, client_id=alb.client_id)
+    config = okta_alb.config(access_token=okta.config(client_ids=[alb.client_id]))
+    app = Starlette(routes=[Route("/me", lambda request: PlainTextResponse(request.user.sub))])
+    app.add_middleware(ALBAuthMiddleware, config=config, http_client=okta_alb.http_client(okta))
+    with TestClient(app) as client:
+        headers = okta_alb.headers("alice", access_token=okta.access_token("alice"))
+        assert client.get("/me", headers=headers).text == "alice"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"alb_arn": "my-alb"}, "alb_arn must be an Application Load Balancer ARN"),
+        ({"alb_arn": 7}, "alb_arn must be an Application Load Balancer ARN"),
+        ({"kid": "test-key-1"}, "kid must be a UUID"),
+    ],
+)
+def test_bad_fake_alb_arguments_are_named(arguments: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FakeALB(**arguments)  # type: ignore[arg-type]
+
+
+def test_a_key_of_the_wrong_kind_is_named(alb: FakeALB) -> None:
+    with pytest.raises(TypeError, match="key must be a P-256 EllipticCurvePrivateKey, not "):
+        alb.data_token(key=alb.pool_key)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key must be an RSAPrivateKey, not "):
+        alb.access_token(key=alb.alb_key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("wrong", ["transport", "factory", "sync client"])
+def test_an_http_client_that_is_not_an_async_client_is_refused_at_once(
+    alb: FakeALB, wrong: str
+) -> None:
+    client = {
+        "transport": alb.transport(),
+        "factory": alb.http_client,
+        "sync client": httpx2.Client(transport=alb.transport()),
+    }[wrong]
+    app = Starlette()
+    with pytest.raises(TypeError, match=r"http_client must be an httpx2.AsyncClient \(in tests"):
+        ALBAuthMiddleware(app, config=alb.config(), http_client=client)  # type: ignore[arg-type]

@@ -62,7 +62,19 @@ _BLOOM_MASK = (_BLOOM_BYTES << 3) - 1
 
 
 class FetchError(Exception):
-    """A key endpoint did not give a usable answer (internal; surfaces as KeyUnavailableError)."""
+    """A key endpoint did not give a usable answer (internal; surfaces as KeyUnavailableError).
+
+    `ours` marks a fetch cut short by this side (its client closed by `aclose`), which says
+    nothing of the endpoint: it is not remembered as the endpoint's failure."""
+
+    def __init__(self, message: str, *, ours: bool = False) -> None:
+        super().__init__(message)
+        self.ours = ours
+
+
+def _ours(exc: BaseException) -> bool:
+    """Whether a fetch failed because this side cut it short (see `FetchError.ours`)."""
+    return isinstance(exc, FetchError) and exc.ours
 
 
 def _failure(exc: Exception) -> str:
@@ -76,6 +88,14 @@ class HTTPFetcher:
 
     If no client is given, one is created on first use and closed by `aclose`; a client passed in
     belongs to the caller and is left open.
+
+    The fetcher's own client keeps no connection between fetches: they come minutes to hours
+    apart (a new ALB kid, a JWKS past its TTL), longer than servers keep an idle connection, so
+    a kept one would hardly ever be reused; and a connection belongs to the event loop that
+    opened it, which may have ended by the next fetch (an `asyncio.run` per Lambda invocation,
+    a test client per test), leaving a socket nobody can close. For the same reason the own
+    client is replaced when `get` runs on another loop. A client passed in must be used from
+    one loop.
     """
 
     def __init__(self, client: httpx2.AsyncClient | None, *, timeout: float) -> None:
@@ -88,19 +108,35 @@ class HTTPFetcher:
             )
         self._client = client
         self._owned = client is None
-        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the own client was made
+        self._closings = 0  # how many times `aclose` has run
+        #: The deadline of one GET, in seconds.
+        self.timeout = timeout
 
     async def get(self, url: str, *, limit: int) -> bytes:
         """Return the body of a 200 answer, or raise `FetchError`."""
-        if self._client is None:
+        loop = _running_loop()
+        if self._owned and (self._client is None or self._loop is not loop):
+            # A client left by another loop is dropped, not closed: closing it needs that loop.
+            self._loop = loop
             self._client = httpx2.AsyncClient(
-                timeout=self._timeout,
+                timeout=self.timeout,
                 follow_redirects=False,
-                limits=httpx2.Limits(max_connections=8, max_keepalive_connections=4),
+                limits=httpx2.Limits(max_connections=8, max_keepalive_connections=0),
             )
+        closings = self._closings
+        try:
+            return await self._get(url, limit)
+        except Exception as exc:
+            if self._closings != closings:  # `aclose` ran meanwhile: the failure is ours
+                raise FetchError("client closed", ours=True) from exc
+            raise
+
+    async def _get(self, url: str, limit: int) -> bytes:
+        assert self._client is not None  # noqa: S101 - set by `get`
         try:
             # The overall deadline also bounds a server that drips bytes under the read timeout.
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(self.timeout):
                 async with self._client.stream("GET", url, follow_redirects=False) as response:
                     if response.status_code != 200:
                         raise FetchError(f"HTTP {response.status_code}")
@@ -121,10 +157,13 @@ class HTTPFetcher:
             raise FetchError(type(exc).__name__) from exc
 
     async def aclose(self) -> None:
-        """Close the client if this fetcher created it."""
+        """Close the client if this fetcher created it. A fetch it cuts short fails, and that
+        failure is not held against the endpoint."""
+        self._closings += 1
         if self._owned and self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            if self._loop is _running_loop():  # one of another loop is dropped (see `get`)
+                await client.aclose()
 
 
 class _TokenBucket:
@@ -266,15 +305,24 @@ class _Demand:
 class _Flight:
     """One fetch in progress; every request that needs its result (the one that started it
     included) waits on `done`. Then `key` is the key fetched, or `error` says why there is none.
+
+    A flight belongs to the event loop it was started on (`loop`; None off asyncio): its `done`
+    can be awaited only there, and a loop closed without cancelling its tasks leaves its flights
+    never done. So a request on another loop does not wait for it (`ours`) but starts its own.
     """
 
-    __slots__ = ("done", "error", "key", "task")
+    __slots__ = ("done", "error", "key", "loop", "task")
 
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.error: str | None = None
         self.key: ec.EllipticCurvePublicKey | None = None
         self.task: asyncio.Future[None] | None = None
+        self.loop = _running_loop()
+
+    def ours(self) -> bool:
+        """Whether the caller runs on the loop this flight was started on."""
+        return self.loop is _running_loop()
 
 
 async def _fly(flight: _Flight, work: Coroutine[Any, Any, None]) -> None:
@@ -294,13 +342,17 @@ async def _fly(flight: _Flight, work: Coroutine[Any, Any, None]) -> None:
     flight.task = asyncio.ensure_future(work)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio event loop, or None (not on asyncio)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _on_asyncio() -> bool:
     """Whether the caller runs on an asyncio event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return _running_loop() is not None
 
 
 def load_alb_public_key(body: bytes) -> ec.EllipticCurvePublicKey:
@@ -377,7 +429,7 @@ class ALBKeySource:
             return key
         self._raise_if_failed(url, kid)
         flight = self._flights.get(url)
-        if flight is None:
+        if flight is None or not flight.ours():
             if not self._admit(url):
                 raise KeyUnavailableError(
                     "too many new key ids: fetch budget spent", kid=kid, reason="key_fetch_budget"
@@ -412,12 +464,13 @@ class ALBKeySource:
         except Exception as exc:
             flight.error = _failure(exc)
             logger.warning("key fetch failed (key_fetch_failed): %s: %s", url, flight.error)
-            if self._failures is not None:
+            if self._failures is not None and not _ours(exc):
                 self._failures[url] = flight.error
         else:
             self._keys[url] = flight.key = key
         finally:
-            del self._flights[url]
+            if self._flights.get(url) is flight:  # not one started since on another loop
+                del self._flights[url]
             flight.done.set()
 
 
@@ -504,6 +557,7 @@ class JWKSSource:
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._last_error: str | None = None
         self._flight: _Flight | None = None
+        self._attempted_before: float | None = None  # `_attempted_at` before `_flight` began
         self.fetch_count = 0
 
     def _stale(self, now: float) -> bool:
@@ -526,7 +580,7 @@ class JWKSSource:
         key = self._keys.get(kid)
         if key is not None and not self._stale(now):
             return key
-        if self._flight is not None:
+        if self._running() is not None:
             if key is None:  # a held key is used as is while a refresh runs
                 await self.refresh()
         elif self._may_refresh(now):
@@ -549,35 +603,55 @@ class JWKSSource:
         """Fetch the JWKS now (after the discovery document, if its URL is not known yet), or
         wait for the fetch already under way. Never raises (but for the caller's own
         cancellation, which stops its wait, never the fetch: see `_fly`)."""
-        flight = self._flight
+        flight = self._running()
         if flight is None:
             flight = self._flight = _Flight()
-            self._attempted_at = self._clock()
+            self._attempted_before, self._attempted_at = self._attempted_at, self._clock()
             self.fetch_count += 1
             await _fly(flight, self._fetch(flight))
         await flight.done.wait()
 
+    def _running(self) -> _Flight | None:
+        """The refresh under way on the caller's loop, if any. One left by another loop is
+        forgotten, and its attempt with it: it may never end (its loop closed without cancelling
+        it), and no answer of the endpoint was seen, so the cooldown does not count it."""
+        flight = self._flight
+        if flight is not None and not flight.ours():
+            self._flight, self._attempted_at = None, self._attempted_before
+            return None
+        return flight
+
     async def _fetch(self, flight: _Flight) -> None:
         """One refresh (run by `_fly`): the keys, or the failure remembered; then `flight` is
-        done."""
+        done. The discovery document and the JWKS share one deadline, the fetcher's."""
         try:
-            url = self.url or self._discovered or await self._discover()
-            keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
+            with anyio.fail_after(self._fetcher.timeout):
+                url = self.url or self._discovered or await self._discover()
+                keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
         except Exception as exc:
             # Whatever went wrong with what the IdP sent is a failure, remembered like one.
-            self._last_error = _failure(exc)
+            self._last_error = "timed out" if isinstance(exc, TimeoutError) else _failure(exc)
             self._discovered = None  # the issuer may have moved its keys: look again next time
+            if _ours(exc) and self._flight is flight:
+                self._attempted_at = self._attempted_before  # cut short by `aclose`: not counted
             logger.warning(
                 "JWKS fetch failed (jwks_fetch_failed): %s: %s",
                 self.url or self._issuer,
                 self._last_error,
             )
+        except BaseException:
+            # Cancelled: under asyncio only the end of its loop cancels the fetch's own task.
+            # No answer was seen, so the cooldown does not count this attempt.
+            if self._flight is flight:
+                self._attempted_at = self._attempted_before
+            raise
         else:
             self._keys = keys
             self._fetched_at = self._attempted_at
             self._last_error = None
         finally:
-            self._flight = None
+            if self._flight is flight:  # not one started since on another loop
+                self._flight = None
             flight.done.set()
 
     async def _discover(self) -> str:

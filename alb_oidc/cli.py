@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -156,16 +156,20 @@ def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
 
 def _serve_until_signal(stack: DevStack, banner: Callable[[DevStack], list[str]]) -> int:
     """Start `stack`, print `banner(stack)`, and stop cleanly on Ctrl-C or SIGTERM."""
-    stop = threading.Event()
+    # The handler only sets a flag the loop below polls. It must take no lock: it runs in the
+    # main thread between two bytecodes, possibly while that thread holds the very lock (an
+    # Event's, in `Event.wait`), which then never comes free.
+    stopping: list[int] = []
     previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+        sig: signal.signal(sig, lambda number, _: stopping.append(number))
+        for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
         lines = banner(stack)  # before serving: a bad setting stops here, with the ports closed
         stack.start()
         print("\n".join(lines), flush=True)
-        while not stop.wait(0.2):
-            pass
+        while not stopping:
+            time.sleep(0.2)
         print("Stopping...", file=sys.stderr, flush=True)
     finally:
         stack.stop()
@@ -236,6 +240,21 @@ def _dev(args: argparse.Namespace) -> int:
         "session_cookie": args.session_cookie,
         "session_timeout": args.session_timeout,
     }
+    own_idp_options = [
+        f"--{name.replace('_', '-')}"
+        for name in (
+            "client_id",
+            "client_secret",
+            "scope",
+            *(f"{endpoint}_endpoint" for endpoint in ("authorization", "token", "userinfo")),
+        )
+        if getattr(args, name)
+    ]
+    if own_idp_options and not args.issuer:
+        raise ConfigurationError(
+            f"{', '.join(own_idp_options)} {'applies' if len(own_idp_options) == 1 else 'apply'} "
+            "to an IdP of your own: give its --issuer too (the built-in dev IdP sets them itself)"
+        )
     if args.issuer:
         secret = args.client_secret or os.environ.get(DEV_CLIENT_SECRET_ENV)
         if not args.client_id or secret is None:
@@ -279,7 +298,10 @@ def _dev_lines(stack: DevStack) -> list[str]:
             f"  Logout      the IdP returns to {stack.url}{LOGOUT_RETURN_PATH}, forwarded "
             "without a login: serve a signed-out page there"
         )
-    lines.append("Start the app behind it with these settings (they stay the same across runs):")
+    # Ports chosen by the system change from run to run, and the settings with them.
+    fixed = stack.port != 0 and (stack.idp is None or stack.idp_port != 0)
+    lasting = "they stay the same across runs" if fixed else "they change with the ports each run"
+    lines.append(f"Start the app behind it with these settings ({lasting}):")
     lines.extend(f"  export {name}='{value}'" for name, value in environment.items())
     lines.append("Press Ctrl-C to stop.")
     return lines
@@ -334,7 +356,8 @@ def _hash_password(args: argparse.Namespace) -> int:
     from .dev.users import hash_password  # noqa: PLC0415
 
     try:
-        password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass()
+        # A line ends with "\n", or "\r\n" when it comes from a Windows file or terminal.
+        password = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass()
     except EOFError:
         # getpass reads standard input when there is no terminal, and raises at its end.
         raise ConfigurationError(
@@ -419,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_MODULES = {"fastapi": "demo", "uvicorn": "demo", "h11": "demo"}
 #: Exit status after the reader of standard output went away (as a shell reports SIGPIPE).
 EXIT_BROKEN_PIPE = 141
+#: Exit status when a token could not be verified for now (its key could not be fetched): not a
+#: verdict on the token, so a script can retry rather than reject it.
+EXIT_UNAVAILABLE = 3
 
 
 def _missing_extra(command: str, exc: ModuleNotFoundError) -> int:
@@ -445,7 +471,8 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 1 refused token, 2 bad usage/config,
-    141 when the reader of standard output went away, 130 on Ctrl-C at a prompt)."""
+    3 key unavailable (retry later), 141 when the reader of standard output went away, 130 on
+    Ctrl-C at a prompt)."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
@@ -461,6 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"alb-oidc: configuration error: {exc}", file=sys.stderr)
         return 2
     except AuthError as exc:
+        if exc.status_code == 503:
+            print(f"alb-oidc: unavailable, try again ({exc.code}): {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
         print(f"alb-oidc: refused ({exc.code}): {exc}", file=sys.stderr)
         return 1
     except ALBOIDCError as exc:  # pragma: no cover - every subclass is one of the above

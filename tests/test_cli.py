@@ -182,3 +182,68 @@ def test_untrusted_signer_names_the_signer_the_token_carried(
     assert err.count("\n") == 1
     assert "token signer 'x\\nINFO forged" in err
     assert "y" * 161 not in err
+
+
+#: Runs `_serve_until_signal` with a stack that does nothing, and sends SIGTERM from inside the
+#: wait: as a lock of `threading` is being released (`Condition.__exit__`: the old wait held an
+#: Event's lock there, which its handler then needed, a deadlock), or from a timer when the wait
+#: makes no such call.
+_SIGNAL_DURING_THE_WAIT = """
+import os, signal, sys, threading
+from alb_oidc import cli
+
+class Stack:
+    def start(self): pass
+    def stop(self): print("stopped", flush=True)
+
+sent = []
+def send():
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+def tracer(frame, event, arg):
+    code = frame.f_code
+    if event == "call" and code.co_filename == threading.__file__ and code.co_name == "__exit__":
+        send()
+    return None
+def banner(stack):
+    threading.Timer(0.5, send).start()
+    sys.settrace(tracer)
+    return ["serving"]
+code = cli._serve_until_signal(Stack(), banner)
+sys.settrace(None)
+print("returned", code, flush=True)
+"""
+
+
+def test_a_signal_during_the_wait_stops_the_server() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_DURING_THE_WAIT],
+        capture_output=True,
+        text=True,
+        timeout=15,  # the old wait never returned
+        check=False,
+    )
+    assert done.stdout.split() == ["serving", "stopped", "returned", "0"], done
+
+
+def test_verify_says_unavailable_with_its_own_status_when_the_key_cannot_be_fetched(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alb = FakeALB()
+    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", alb.alb_arn)
+    monkeypatch.setenv("ALB_OIDC_KEY_URL", "http://127.0.0.1:9/{kid}")  # discard: nothing there
+    monkeypatch.setenv("ALB_OIDC_KEY_FETCH_TIMEOUT", "2")
+    assert main(["verify", alb.data_token()]) == 3  # not 1: no verdict on the token
+    assert "unavailable, try again (key_unavailable)" in capsys.readouterr().err
+
+
+def test_hash_password_from_a_windows_line_drops_the_carriage_return(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alb_oidc.dev.users import verify_password  # noqa: PLC0415
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret\r\n"))
+    assert main(["hash-password", "--stdin"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert verify_password("secret", hashed)

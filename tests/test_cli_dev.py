@@ -374,3 +374,66 @@ def test_the_documented_options_and_settings_are_the_real_ones() -> None:
         stack.stop()
     sample = page.split("The printed\nvariables look like this:", 1)[1].split("```", 2)[1]
     assert re.findall(r"export (ALB_OIDC_\w+)=", sample) == printed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--upstream", "http://[::1"], "--upstream is not a URL"),
+        (["--upstream", "http://127.0.0.1:99999"], "--upstream is not a URL"),
+        (["--upstream", "http://"], "--upstream must be an http(s) URL with a host"),
+        ([*OWN_IDP[:2], "--client-id", "c", "--client-secret", "s"], None),  # --issuer alone
+        (["--issuer", "http://[::1", "--client-id", "c", "--client-secret", "s"], "not a URL"),
+        (["--client-id", "mine"], "--client-id applies to an IdP of your own: give its --issuer"),
+        (["--scope", "openid email", "--token-endpoint", "http://127.0.0.1:1/t"], "apply to"),
+    ],
+)
+def test_dev_options_that_cannot_work_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str | None
+) -> None:
+    if message is None:  # a valid own IdP: the control case, refused only for the held port
+        with port_held_on("127.0.0.1") as port:
+            arguments = ["dev", "--upstream", "http://127.0.0.1:9", *args, "--port", str(port)]
+            assert main(arguments) == 2
+        assert "cannot listen" in capsys.readouterr().err
+        return
+    upstream = [] if "--upstream" in args else ["--upstream", "http://127.0.0.1:9"]
+    assert main(["dev", *upstream, *args, "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert message in err
+
+
+def test_an_upstream_on_the_emulators_or_the_idps_own_port_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    for upstream, what in (
+        (f"http://127.0.0.1:{port}", "the emulator's own address"),
+        (f"http://localhost:{port + 1}", "the dev IdP's port"),
+    ):
+        assert main(["dev", "--upstream", upstream, "--port", str(port)]) == 2
+        assert what in capsys.readouterr().err
+
+
+def test_a_host_that_cannot_be_bound_names_the_host_not_the_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--host", "203.0.113.1", "--port", "0"]) == 2  # not this machine's
+    err = capsys.readouterr().err
+    assert "(check --host)" in err
+    assert "--port" not in err
+
+
+def test_the_banner_says_whether_the_settings_last(capsys: pytest.CaptureFixture[str]) -> None:
+    stack = DevStack(port=0, upstream="http://127.0.0.1:8080")
+    try:
+        assert "they change with the ports each run" in "\n".join(_dev_lines(stack))
+    finally:
+        stack.stop()
+    port = free_port()
+    stack = DevStack(port=port, idp_port=port + 1, upstream="http://127.0.0.1:8080")
+    try:
+        assert "they stay the same across runs" in "\n".join(_dev_lines(stack))
+    finally:
+        stack.stop()

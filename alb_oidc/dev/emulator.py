@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx2
 from cachetools import TTLCache
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, public_paths_of
+from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, _split_url, public_paths_of
 from ..errors import ConfigurationError
 from .oidc import IdPError, OIDCClient
 from .pages import message_page
@@ -83,8 +83,10 @@ class EmulatorSettings:
 
     def __post_init__(self) -> None:
         for name in ("upstream", "issuer"):
-            if urlsplit(getattr(self, name)).scheme not in ("http", "https"):
-                raise ConfigurationError(f"{name} must be an http(s) URL: {getattr(self, name)!r}")
+            value = getattr(self, name)
+            parts = _split_url(name, value, value)  # a bad port or bracket: ConfigurationError
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigurationError(f"{name} must be an http(s) URL with a host: {value!r}")
         endpoints = [self.authorization_endpoint, self.token_endpoint, self.userinfo_endpoint]
         if any(endpoints) and not all(endpoints):
             raise ConfigurationError(

@@ -6,6 +6,8 @@ then `start()` serves each with uvicorn in a thread and `stop()` shuts them down
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import secrets
 import socket
 import time
@@ -13,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ALBConfig, CognitoConfig, public_paths_of
+from ..config import ALBConfig, CognitoConfig, _split_url, public_paths_of
 from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
 from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
@@ -37,6 +39,27 @@ def _loopback_names(host: str, port: int) -> list[str]:
         # An IPv6 literal goes in brackets in a URL (RFC 3986, section 3.2.2).
         names = [f"[{host}]" if ":" in host else host]
     return [f"http://{name}:{port}" for name in names]
+
+
+def _check_upstream(upstream: str, sockets: list[socket.socket]) -> None:
+    """Refuse an upstream that is not an http(s) URL with a host and a valid port, or that is
+    one of the stack's own sockets (the emulator's: a loop; the dev IdP's: the app's traffic
+    would go to the IdP)."""
+    parts = _split_url("--upstream", upstream, upstream)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"--upstream must be an http(s) URL with a host: {upstream!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        local = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        local = False
+    names = ("the emulator's own address (it would forward to itself)", "the dev IdP's port")
+    for sock, name in zip(sockets, names, strict=False):
+        bound_host, bound_port = sock.getsockname()[:2]
+        if port == bound_port and (local or parts.hostname == bound_host):
+            raise ConfigurationError(
+                f"--upstream {upstream} is {name}: give the address your app listens on"
+            )
 
 
 @dataclass
@@ -77,7 +100,10 @@ class DevStack:
         try:
             sockets = [bind(self.host, self.port)]
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{exc} (choose another with --port)") from exc
+            cause = exc.__cause__
+            taken = isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+            hint = "choose another with --port" if taken else "check --host"
+            raise ConfigurationError(f"{exc} ({hint})") from exc
         try:
             self._build(sockets)
         except BaseException:
@@ -130,6 +156,8 @@ class DevStack:
         if self.app_factory is not None:
             sockets.append(bind("127.0.0.1", 0))
             self.upstream = f"http://127.0.0.1:{sockets[-1].getsockname()[1]}"
+        else:
+            _check_upstream(str(self.upstream), sockets)
         settings.setdefault("public_paths", tuple(self.public_paths))
         self.emulator = ALBEmulator(
             EmulatorSettings(upstream=str(self.upstream), **settings),

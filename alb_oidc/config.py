@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -36,15 +36,19 @@ DEFAULT_SESSION_COOKIE = "AWSELBAuthSessionCookie"
 # An ALB ARN (application load balancers only: `loadbalancer/app/`); network and gateway load
 # balancers cannot run an authenticate action. The id is 16 hex digits in every ARN AWS issues.
 _ALB_ARN = re.compile(
-    r"arn:(?P<partition>aws(?:-[a-z]+)*):elasticloadbalancing:(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})"
-    r":\d{12}:loadbalancer/app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16}"
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):elasticloadbalancing:"
+    r"(?P<region>[a-z]+(?:-[a-z]+)+-[0-9]{1,2}):[0-9]{12}:"
+    r"loadbalancer/app/[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?/[0-9a-f]{16}"
 )
+# The region prefix of each partition that has its own (AWS's "Partitions" in the reference):
+# an ARN naming a region of another partition is a typo, and its key URL would be made up.
+_PARTITION_REGIONS = {"aws-us-gov": "us-gov-", "aws-cn": "cn-", "aws-iso": "us-iso-"}
 # An AWS region written out in a URL (not a placeholder), e.g. `us-east-1` in a host name.
 _AWS_REGION = re.compile(
     r"(?<![a-z0-9])((?:us-gov|us-iso[a-z]?|us|eu|ap|sa|ca|me|af|il|mx|cn)-[a-z]+-\d{1,2})"
     r"(?![a-z0-9-])"
 )
-_USER_POOL_ID = re.compile(r"(?P<region>[a-z]+(?:-[a-z]+)+-\d{1,2})_[A-Za-z0-9]+")
+_USER_POOL_ID = re.compile(r"(?P<region>[a-z]+(?:-[a-z]+)+-[0-9]{1,2})_[A-Za-z0-9]+")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,200}")
 
 # Documented in the ALB user guide ("Authenticate users using an Application Load Balancer").
@@ -85,15 +89,28 @@ def _split_url(name: str, url: object, quoted: object) -> SplitResult:
     return parts
 
 
+# Whitespace and control characters: urlsplit drops some of them, and Starlette percent-encodes
+# the rest into a `Location` the browser reads as a relative URL, so the user never leaves.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
 def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
     """Refuse any URL we would fetch keys from that is not https (loopback http is allowed).
 
     `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
     """
     quoted = url if shown is None else shown
+    if isinstance(url, str) and _NOT_IN_URL.search(url):
+        # httpx2 would percent-encode them into another URL than the one meant: fetched, and
+        # failing, on every request instead of refused at startup.
+        raise ConfigurationError(
+            f"{name} holds whitespace or control characters (percent-encode them): {quoted!r}"
+        )
     parts = _split_url(name, url, quoted)
     if not parts.hostname:
         raise ConfigurationError(f"{name} is not an absolute URL: {quoted!r}")
+    if parts.fragment or (isinstance(url, str) and url.endswith("#")):
+        raise ConfigurationError(f"{name} holds a fragment, which is never sent: {quoted!r}")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and _is_loopback(parts.hostname):
@@ -101,11 +118,6 @@ def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
     raise ConfigurationError(
         f"{name} must use https (plain http is allowed only for a loopback host): {quoted!r}"
     )
-
-
-# Whitespace and control characters: urlsplit drops some of them, and Starlette percent-encodes
-# the rest into a `Location` the browser reads as a relative URL, so the user never leaves.
-_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def check_redirect_url(name: str, url: object, *, https: bool = True) -> None:
@@ -125,11 +137,21 @@ def check_redirect_url(name: str, url: object, *, https: bool = True) -> None:
 
 
 def _check_issuer(name: str, issuer: str) -> None:
-    """Refuse a Cognito issuer with a trailing slash: it can never equal the token's `iss`.
+    """Refuse an issuer with whitespace or control characters, a query or a fragment (OpenID
+    Connect Discovery 1.0, section 2: it is a URL without them), and a Cognito issuer with a
+    trailing slash: neither can ever equal a token's `iss`, and keys are found under it.
 
-    Only for Cognito's host: other IdPs' issuers may end with `/` (Auth0's do), and the ALB
-    passes on whatever the IdP's issuer is, so a trailing slash there is compared as written.
+    The slash only for Cognito's host: other IdPs' issuers may end with `/` (Auth0's do), and
+    the ALB passes on whatever the IdP's issuer is, so a trailing slash there is compared as
+    written.
     """
+    if _NOT_IN_URL.search(issuer):
+        raise ConfigurationError(f"{name} holds whitespace or control characters: {issuer!r}")
+    if "?" in issuer or "#" in issuer:
+        raise ConfigurationError(
+            f"{name} must not hold a query or a fragment (OpenID Connect Discovery 1.0, "
+            f"section 2): {issuer!r}"
+        )
     try:
         host = urlsplit(issuer).hostname or ""
     except ValueError:
@@ -156,6 +178,13 @@ def _strings(name: str, value: Iterable[str] | str | None) -> tuple[str, ...]:
             # Compared exactly with what the ALB sends, so a stray space would never match.
             raise ConfigurationError(
                 f"{name}[{index}] has leading or trailing whitespace: {item!r}"
+            )
+        if "," in item:
+            # The environment variables' way of writing a list, carried into Python: taken as
+            # one item, it would never match (ids, issuers) or match the wrong thing (paths).
+            raise ConfigurationError(
+                f"{name}[{index}] holds a comma: give a list with one string per item, not a "
+                f"comma-separated string: {item!r}"
             )
     return items
 
@@ -247,8 +276,10 @@ class CognitoConfig:
         issuer = self.issuer or (
             f"https://cognito-idp.{match['region']}.amazonaws.com/{self.user_pool_id}"
         )
-        check_fetch_url("cognito.issuer", issuer)
+        if not isinstance(issuer, str):
+            raise ConfigurationError(f"cognito.issuer is not a URL: {issuer!r}")
         _check_issuer("cognito.issuer", issuer)
+        check_fetch_url("cognito.issuer", issuer)
         _set(self, "issuer", issuer)
         jwks_url = self.jwks_url or f"{issuer.rstrip('/')}/.well-known/jwks.json"
         check_fetch_url("cognito.jwks_url", jwks_url)
@@ -310,11 +341,6 @@ class OIDCAccessTokenConfig:
     refresh_cooldown: float = 30.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.issuer, str) and ("?" in self.issuer or "#" in self.issuer):
-            raise ConfigurationError(
-                "issuer must not hold a query or a fragment (OpenID Connect Discovery 1.0, "
-                f"section 2): {self.issuer!r}"
-            )
         if (
             not isinstance(self.issuer, str)
             or not self.issuer
@@ -494,6 +520,14 @@ class ALBConfig:
                     f"elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID): {arn!r}"
                 )
             partition, region = match["partition"], match["region"]
+            own = _PARTITION_REGIONS.get(partition)
+            if (own is not None and not region.startswith(own)) or (
+                own is None and region.startswith(tuple(_PARTITION_REGIONS.values()))
+            ):
+                raise ConfigurationError(
+                    f"alb_arns[{index}] names region {region!r}, which is not in partition "
+                    f"{partition!r}: {arn!r}"
+                )
             chosen = self.key_url or _KEY_URL_BY_PARTITION.get(partition)
             if chosen is None:
                 raise ConfigurationError(
@@ -517,6 +551,12 @@ class ALBConfig:
         _set(self, "public_paths", paths)
         _set(self, "_exact_public", frozenset(p for p in paths if not p.endswith("*")))
         _set(self, "_prefix_public", tuple(p[:-1] for p in paths if p.endswith("*")))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and deep-copied as the arguments it was built from: what it derives (the
+        read-only `key_urls`, which cannot be pickled) is derived again on the way back."""
+        arguments = {spec.name: getattr(self, spec.name) for spec in fields(self) if spec.init}
+        return (_rebuilt, (type(self), arguments))
 
     def is_public(self, path: str) -> bool:
         """True if `path` is listed in `public_paths` (exactly, or under a `prefix*` entry).
@@ -542,9 +582,17 @@ class ALBConfig:
         if isinstance(values["GROUPS_CLAIM"], str) and values["GROUPS_CLAIM"].lower() == "none":
             values["GROUPS_CLAIM"] = None  # as the ACCESS_TOKEN_ and BEARER_ claims read it
         kwargs: dict[str, Any] = {_ENV_FIELDS[name][0]: value for name, value in values.items()}
-        cognito = {name: _env_value(env, name, kind) for name, (_, kind) in _COGNITO_FIELDS.items()}
+        # A section given as a keyword argument replaces the environment's: not read at all.
+        cognito: dict[str, Any] = {
+            name: None if "cognito" in overrides else _env_value(env, name, kind)
+            for name, (_, kind) in _COGNITO_FIELDS.items()
+        }
         # Which variable each field came from, so a bad value's message can name it.
-        sources = {_ENV_FIELDS[name][0]: name for name, value in values.items() if value}
+        sources = {
+            _ENV_FIELDS[name][0]: name
+            for name, value in values.items()
+            if value is not None and value != ()
+        }
         if cognito["COGNITO_USER_POOL_ID"] is not None:
             if not cognito["COGNITO_CLIENT_IDS"]:
                 cognito["COGNITO_CLIENT_IDS"] = values["CLIENT_IDS"]
@@ -557,7 +605,9 @@ class ALBConfig:
             sources.update(
                 (f"cognito.{_COGNITO_FIELDS[name][0]}", name)
                 for name, value in cognito.items()
-                if value and f"cognito.{_COGNITO_FIELDS[name][0]}" not in sources
+                if value is not None
+                and value != ()
+                and f"cognito.{_COGNITO_FIELDS[name][0]}" not in sources
             )
             with _naming_the_variable(sources):
                 kwargs["cognito"] = CognitoConfig(
@@ -572,8 +622,9 @@ class ALBConfig:
                     "user pool id)"
                 )
         for prefix, field_name in (("ACCESS_TOKEN_", "access_token"), ("BEARER_", "bearer")):
-            kwargs[field_name] = _oidc_from_env(env, prefix)
-        if kwargs.get("cognito") is not None and kwargs["access_token"] is not None:
+            if field_name not in overrides:
+                kwargs[field_name] = _oidc_from_env(env, prefix)
+        if kwargs.get("cognito") is not None and kwargs.get("access_token") is not None:
             raise ConfigurationError(
                 f"{_ENV_PREFIX}COGNITO_USER_POOL_ID and {_ENV_PREFIX}ACCESS_TOKEN_* are both set: "
                 "the ALB forwards one access token; use the COGNITO_ variables for a Cognito "
@@ -584,9 +635,18 @@ class ALBConfig:
         for name in overrides:
             sources.pop(name, None)
         if not kwargs.get("alb_arns") and kwargs.get("bearer") is None:
+            if "alb_arns" in overrides:
+                raise ConfigurationError(
+                    "alb_arns (given to from_env) names no ALB ARN, and bearer is not set"
+                )
             raise ConfigurationError(f"{_ENV_PREFIX}ALB_ARNS is not set (comma-separated ALB ARNs)")
         with _naming_the_variable(sources):
             return cls(**kwargs)
+
+
+def _rebuilt(kind: type[ALBConfig], arguments: dict[str, Any]) -> ALBConfig:
+    """An `ALBConfig` back from `__reduce__`'s arguments (validated again)."""
+    return kind(**arguments)
 
 
 _ENV_PREFIX = "ALB_OIDC_"
@@ -727,6 +787,10 @@ def _warn_unknown_variables(env: Mapping[str, str]) -> None:
     for name in unknown:
         if name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        if name == f"{_ENV_PREFIX}BEARER_SUBJECT_CLAIM":
+            # The closest name (BEARER_SCOPES_CLAIM) would change how scopes are read.
+            hint = "; a bearer token's user is its own `sub` (nothing to bind it to): remove it"
+        else:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
         logger.warning("%s is not a setting alb-oidc reads, so it has no effect%s", name, hint)

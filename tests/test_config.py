@@ -593,3 +593,117 @@ def test_a_bearer_subject_claim_variable_has_no_effect_and_says_so(
     assert record.getMessage().startswith(
         "ALB_OIDC_BEARER_SUBJECT_CLAIM is not a setting alb-oidc reads, so it has no effect"
     )
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ALBConfig([ARN], key_url="https://keys.example/{kid} "), "whitespace"),
+        (lambda: ALBConfig([ARN], key_url="https://keys.example/{kid}#x"), "fragment"),
+        (
+            lambda: CognitoConfig("eu-west-1_Pool1", ["c"], issuer=POOL_ISSUER + "?x"),
+            "query or a fragment",
+        ),
+        (
+            lambda: CognitoConfig("eu-west-1_Pool1", ["c"], jwks_url="https://k.example/j\t"),
+            "whitespace",
+        ),
+        (
+            lambda: OIDCAccessTokenConfig(issuer="https://idp.example/a\nb", audiences=["x"]),
+            "whitespace",
+        ),
+        (
+            lambda: OIDCAccessTokenConfig(
+                issuer="https://idp.example", audiences=["x"], jwks_url="https://k.example/j "
+            ),
+            "whitespace",
+        ),
+        (lambda: ALBConfig([ARN], issuers=["https://idp.example?x"]), "query or a fragment"),
+    ],
+)
+def test_urls_keys_are_fetched_from_are_refused_at_startup_not_at_every_request(
+    build: object, message: str
+) -> None:
+    # Before: accepted, then every request fetched a percent-encoded URL and got a 503.
+    with pytest.raises(ConfigurationError, match=message):
+        build()  # type: ignore[operator]
+
+
+POOL_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Pool1"
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        GOV_ARN.replace("us-gov-west-1", "us-east-1"),  # GovCloud partition, commercial region
+        ARN.replace("eu-west-1", "us-gov-west-1"),  # commercial partition, GovCloud region
+        ARN.replace("eu-west-1", "cn-north-1"),
+        ARN.replace("eu-west-1", "eu-west-\u0661"),  # an Arabic-Indic digit
+    ],
+)
+def test_arns_aws_could_never_issue_are_refused(arn: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"alb_arns\[0\]"):
+        ALBConfig(alb_arns=[arn])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: ALBConfig([ARN], client_ids="a,b"),
+        lambda: ALBConfig([ARN], issuers="https://a.example,https://b.example"),
+        lambda: ALBConfig([ARN], public_paths="/health,/static/*"),
+        lambda: CognitoConfig("eu-west-1_Pool1", "abc,def"),
+        lambda: OIDCAccessTokenConfig(
+            issuer="https://i.example", audiences=["a"], client_ids="x,y"
+        ),
+    ],
+)
+def test_a_comma_separated_string_is_refused_with_a_hint(build: object) -> None:
+    with pytest.raises(ConfigurationError, match="holds a comma: give a list"):
+        build()  # type: ignore[operator]
+
+
+def test_a_zero_from_the_environment_is_named_by_its_variable() -> None:
+    env = {"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_KEY_FETCH_TIMEOUT": "0"}
+    with pytest.raises(ConfigurationError, match=r"^ALB_OIDC_KEY_FETCH_TIMEOUT: key_fetch_timeout"):
+        ALBConfig.from_env(env)
+
+
+def test_from_env_keyword_arguments_replace_the_environments_sections() -> None:
+    env = {
+        "ALB_OIDC_ALB_ARNS": ARN,
+        "ALB_OIDC_COGNITO_USER_POOL_ID": "eu-west-1_Pool1",
+        "ALB_OIDC_COGNITO_CLIENT_IDS": "c",
+        "ALB_OIDC_ACCESS_TOKEN_ISSUER": "https://idp.example",
+        "ALB_OIDC_ACCESS_TOKEN_AUDIENCES": "api",
+    }
+    with pytest.raises(ConfigurationError, match="are both set"):
+        ALBConfig.from_env(env)
+    assert ALBConfig.from_env(env, cognito=None).access_token is not None
+    assert ALBConfig.from_env(env, access_token=None).cognito is not None
+    with pytest.raises(ConfigurationError, match=r"alb_arns \(given to from_env\)"):
+        ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN}, alb_arns=[])
+
+
+def test_a_config_can_be_pickled_and_deep_copied() -> None:
+    import copy  # noqa: PLC0415
+    import pickle  # noqa: PLC0415
+
+    config = ALBConfig(
+        [ARN, GOV_ARN],
+        public_paths=["/health", "/static/*"],
+        cognito=CognitoConfig("eu-west-1_Pool1", ["c"]),
+    )
+    for again in (copy.deepcopy(config), pickle.loads(pickle.dumps(config))):  # noqa: S301
+        assert again == config
+        assert dict(again.key_urls) == dict(config.key_urls)
+        assert again.is_public("/static/app.js")
+
+
+def test_the_bearer_subject_claim_variable_says_to_remove_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ALBConfig.from_env({"ALB_OIDC_ALB_ARNS": ARN, "ALB_OIDC_BEARER_SUBJECT_CLAIM": "uid"})
+    message = caplog.records[-1].getMessage()
+    assert "bearer token's user is its own `sub`" in message
+    assert "SCOPES_CLAIM" not in message

@@ -164,7 +164,9 @@ def test_a_key_url_given_to_config_is_served(alb: FakeALB) -> None:
 
 
 def test_a_partition_without_a_key_endpoint_needs_a_key_url() -> None:
-    alb = FakeALB(alb_arn=GOVCLOUD_ARN.replace("aws-us-gov", "aws-cn"))
+    alb = FakeALB(
+        alb_arn=GOVCLOUD_ARN.replace("aws-us-gov", "aws-cn").replace("us-gov-west", "cn-north")
+    )
     with pytest.raises(ValueError, match="pass key_url to config"):
         alb.key_url()
     config = alb.config(key_url="https://keys.example/{kid}")

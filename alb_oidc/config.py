@@ -553,10 +553,12 @@ class ALBConfig:
         _set(self, "_prefix_public", tuple(p[:-1] for p in paths if p.endswith("*")))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled and deep-copied as the arguments it was built from: what it derives (the
-        read-only `key_urls`, which cannot be pickled) is derived again on the way back."""
-        arguments = {spec.name: getattr(self, spec.name) for spec in fields(self) if spec.init}
-        return (_rebuilt, (type(self), arguments))
+        """Pickled and copied field by field, `key_urls` (a read-only mapping, which pickle
+        cannot take) as a dict: the copy is the config it was, not built (nor warned about)
+        again."""
+        state = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        state["key_urls"] = dict(self.key_urls)
+        return (_restored, (type(self), state))
 
     def is_public(self, path: str) -> bool:
         """True if `path` is listed in `public_paths` (exactly, or under a `prefix*` entry).
@@ -644,9 +646,12 @@ class ALBConfig:
             return cls(**kwargs)
 
 
-def _rebuilt(kind: type[ALBConfig], arguments: dict[str, Any]) -> ALBConfig:
-    """An `ALBConfig` back from `__reduce__`'s arguments (validated again)."""
-    return kind(**arguments)
+def _restored(kind: type[ALBConfig], state: dict[str, Any]) -> ALBConfig:
+    """An `ALBConfig` back from `__reduce__`'s state."""
+    config = object.__new__(kind)
+    for name, value in state.items():
+        _set(config, name, MappingProxyType(value) if name == "key_urls" else value)
+    return config
 
 
 _ENV_PREFIX = "ALB_OIDC_"

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,12 +101,17 @@ class HTTPFetcher:
     """
 
     def __init__(self, client: httpx2.AsyncClient | None, *, timeout: float) -> None:
-        if client is not None and not isinstance(client, httpx2.AsyncClient):
+        if client is not None and not (
+            callable(getattr(client, "stream", None))
+            and inspect.iscoroutinefunction(getattr(client, "aclose", None))
+        ):
             # Caught here, not at the first key fetch (a 503 on every request, and a log line
-            # naming an AttributeError): a transport, a sync client, an uncalled factory.
+            # naming an AttributeError): a transport, a sync client, an uncalled factory. An
+            # async client with httpx2's API (httpx's own) is used as it is.
+            kind = f"{type(client).__module__}.{type(client).__qualname__}"
             raise TypeError(
                 "http_client must be an httpx2.AsyncClient (in tests: FakeALB.http_client()), "
-                f"not {type(client).__name__}"
+                f"not {kind}"
             )
         self._client = client
         self._owned = client is None
@@ -133,7 +140,8 @@ class HTTPFetcher:
             raise
 
     async def _get(self, url: str, limit: int) -> bytes:
-        assert self._client is not None  # noqa: S101 - set by `get`
+        if self._client is None:  # `aclose` ran since `get` made it
+            raise FetchError("client closed", ours=True)
         try:
             # The overall deadline also bounds a server that drips bytes under the read timeout.
             with anyio.fail_after(self.timeout):
@@ -302,13 +310,18 @@ class _Demand:
             self._leader = None
 
 
+#: Seconds a request on another loop waits beyond a fetch's deadline before giving up on it.
+_WAIT_SLACK = 1.0
+
+
 class _Flight:
     """One fetch in progress; every request that needs its result (the one that started it
     included) waits on `done`. Then `key` is the key fetched, or `error` says why there is none.
 
-    A flight belongs to the event loop it was started on (`loop`; None off asyncio): its `done`
-    can be awaited only there, and a loop closed without cancelling its tasks leaves its flights
-    never done. So a request on another loop does not wait for it (`ours`) but starts its own.
+    A flight belongs to the event loop it was started on (`loop`; None off asyncio), where its
+    fetch runs. A request on another loop that still runs (one per thread) waits for it through
+    that loop; one whose loop has ended, or was closed without cancelling it, may never be done,
+    and is `abandoned`: the next request starts a fetch of its own.
     """
 
     __slots__ = ("done", "error", "key", "loop", "task")
@@ -320,9 +333,32 @@ class _Flight:
         self.task: asyncio.Future[None] | None = None
         self.loop = _running_loop()
 
-    def ours(self) -> bool:
-        """Whether the caller runs on the loop this flight was started on."""
-        return self.loop is _running_loop()
+    def abandoned(self) -> bool:
+        """Whether this flight was started on another loop that no longer runs."""
+        loop = self.loop
+        return loop is not _running_loop() and (
+            loop is None or loop.is_closed() or not loop.is_running()
+        )
+
+    async def wait(self, bound: float) -> None:
+        """Wait until the fetch is done: on its own loop, or from another through that one, for
+        at most `bound` seconds (the fetch's own deadline: its loop may stop meanwhile). If
+        that loop ends before the fetch does, return with no outcome on the flight."""
+        loop = self.loop
+        if loop is None or loop is _running_loop():
+            await self.done.wait()
+            return
+        waiting = asyncio.run_coroutine_threadsafe(self.done.wait(), loop)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(waiting), bound)
+        except TimeoutError:
+            waiting.cancel()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():  # this request was cancelled: stop waiting
+                waiting.cancel()
+                raise
+            # Else the flight's loop cancelled the wait as it ended: no outcome to take.
 
 
 async def _fly(flight: _Flight, work: Coroutine[Any, Any, None]) -> None:
@@ -383,6 +419,8 @@ class ALBKeySource:
         self._reserve = config.max_key_fetches_per_minute // 2
         self._demand = _Demand(clock)
         self._flights: dict[str, _Flight] = {}
+        # Taken to find or start a flight: loops in several threads may ask at once.
+        self._starting = threading.Lock()
         self._by_token: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
         self._by_token_size = config.key_cache_size
         self.fetch_count = 0
@@ -428,19 +466,24 @@ class ALBKeySource:
         if key is not None:
             return key
         self._raise_if_failed(url, kid)
-        flight = self._flights.get(url)
-        if flight is None or not flight.ours():
-            if not self._admit(url):
+        with self._starting:
+            found = self._flights.get(url)
+            if found is not None and not found.abandoned():
+                flight, started = found, False
+            elif self._admit(url):
+                flight, started = _Flight(), True
+                self._flights[url] = flight
+            else:
                 raise KeyUnavailableError(
                     "too many new key ids: fetch budget spent", kid=kid, reason="key_fetch_budget"
                 )
-            flight = self._flights[url] = _Flight()
+        if started:
             await _fly(flight, self._fetch(url, flight))
-        await flight.done.wait()
+        await flight.wait(self._fetcher.timeout + _WAIT_SLACK)
         if flight.key is not None:
             return flight.key
         raise KeyUnavailableError(
-            f"public key for this kid is unavailable ({flight.error})",
+            f"public key for this kid is unavailable ({flight.error or 'fetch interrupted'})",
             kid=kid,
             reason="key_fetch_failed",
         )
@@ -558,6 +601,7 @@ class JWKSSource:
         self._last_error: str | None = None
         self._flight: _Flight | None = None
         self._attempted_before: float | None = None  # `_attempted_at` before `_flight` began
+        self._starting = threading.Lock()  # see `ALBKeySource`
         self.fetch_count = 0
 
     def _stale(self, now: float) -> bool:
@@ -603,20 +647,23 @@ class JWKSSource:
         """Fetch the JWKS now (after the discovery document, if its URL is not known yet), or
         wait for the fetch already under way. Never raises (but for the caller's own
         cancellation, which stops its wait, never the fetch: see `_fly`)."""
-        flight = self._running()
-        if flight is None:
-            flight = self._flight = _Flight()
-            self._attempted_before, self._attempted_at = self._attempted_at, self._clock()
-            self.fetch_count += 1
+        with self._starting:
+            flight = self._running()
+            started = flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+                self._attempted_before, self._attempted_at = self._attempted_at, self._clock()
+                self.fetch_count += 1
+        if started:
             await _fly(flight, self._fetch(flight))
-        await flight.done.wait()
+        await flight.wait(self._fetcher.timeout + _WAIT_SLACK)
 
     def _running(self) -> _Flight | None:
-        """The refresh under way on the caller's loop, if any. One left by another loop is
+        """The refresh under way, if any. One abandoned by a loop that no longer runs is
         forgotten, and its attempt with it: it may never end (its loop closed without cancelling
         it), and no answer of the endpoint was seen, so the cooldown does not count it."""
         flight = self._flight
-        if flight is not None and not flight.ours():
+        if flight is not None and flight.abandoned():
             self._flight, self._attempted_at = None, self._attempted_before
             return None
         return flight

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import os
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from alb_oidc import ALBConfig
+from alb_oidc import ALBConfig, ConfigurationError
 from alb_oidc.cli import _demo_lines, _dev_lines, _idp_port, build_parser, main
 from alb_oidc.dev.demo_app import create_app
 from alb_oidc.dev.serving import bind, is_loopback
@@ -437,3 +438,26 @@ def test_the_banner_says_whether_the_settings_last(capsys: pytest.CaptureFixture
         assert "they stay the same across runs" in "\n".join(_dev_lines(stack))
     finally:
         stack.stop()
+
+
+def test_an_upstream_on_the_same_port_of_another_address_is_the_apps(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The emulator on 127.0.0.2 (a phone-testing address, say), the app on 127.0.0.1: same port.
+    port = free_port()
+    stack = DevStack(host="127.0.0.2", port=port, upstream=f"http://127.0.0.1:{port}")
+    stack.stop()
+    assert stack.emulator.settings.upstream == f"http://127.0.0.1:{port}"
+
+
+def test_a_privileged_or_taken_port_names_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: Permission denied") from (
+            PermissionError(errno.EACCES, "Permission denied")
+        )
+
+    monkeypatch.setattr("alb_oidc.dev.stack.bind", refused)
+    with pytest.raises(
+        ConfigurationError, match=r"Permission denied \(choose another with --port\)"
+    ):
+        DevStack(port=80, upstream="http://127.0.0.1:8080")

@@ -698,6 +698,19 @@ def test_a_config_can_be_pickled_and_deep_copied() -> None:
         assert again == config
         assert dict(again.key_urls) == dict(config.key_urls)
         assert again.is_public("/static/app.js")
+        with pytest.raises(TypeError):  # still read-only
+            again.key_urls[ARN] = "https://elsewhere.example/{kid}"  # type: ignore[index]
+
+
+def test_copying_a_config_does_not_repeat_its_startup_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import copy  # noqa: PLC0415
+
+    config = ALBConfig([ARN], insecure_decode_unverified_access_token=True)
+    caplog.clear()
+    copy.deepcopy(config)
+    assert not caplog.records
 
 
 def test_the_bearer_subject_claim_variable_says_to_remove_it(

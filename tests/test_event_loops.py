@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import uuid
 import warnings
@@ -182,3 +183,40 @@ def test_a_fetch_cut_short_by_aclose_is_not_held_against_the_endpoint(
     # Before: that failure was held for key_failure_ttl, a 503 for every request after it.
     assert outcome(lambda: sign_in(authenticator, alb, "bob")) == "bob"
     asyncio.run(authenticator.aclose())
+
+
+@pytest.mark.parametrize("which", ["ALB key", "JWKS"])
+def test_requests_on_several_running_loops_share_one_fetch(alb: FakeALB, which: str) -> None:
+    # A threaded server calling asyncio.run per request: each thread its own running loop.
+    network = Network(alb)
+    authenticator = ALBAuthenticator(alb.config(), http_client=network.client())
+    if which == "JWKS":
+        asyncio.run(authenticator.verify_data_token(alb.data_token()))
+    network.delay, network.requests = SLOW, []
+    assert alb.pool_key  # made now: the fake user pool makes its key on first use, unlocked
+    threads = 8
+    start = threading.Barrier(threads)
+    outcomes: list[str] = []
+
+    def one(index: int) -> None:
+        start.wait()
+        outcomes.append(outcome(lambda: sign_in(authenticator, alb, f"user-{index}")))
+
+    workers = [threading.Thread(target=one, args=(index,)) for index in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert sorted(outcomes) == sorted(f"user-{index}" for index in range(threads))
+    fetched = [path for path in network.requests if ("jwks" in path) == (which == "JWKS")]
+    assert len(fetched) == 1, network.requests  # the others waited through the fetch's loop
+
+
+def test_an_httpx_async_client_is_used_as_it_is(alb: FakeALB) -> None:
+    httpx = pytest.importorskip("httpx")  # the original of httpx2's API (a dev dependency here)
+    key = alb.public_key_pem()
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=key))
+    )
+    authenticator = ALBAuthenticator(alb.config(cognito=False), http_client=client)
+    assert outcome(lambda: sign_in(authenticator, alb, "alice")) == "alice"

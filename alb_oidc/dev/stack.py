@@ -49,14 +49,15 @@ def _check_upstream(upstream: str, sockets: list[socket.socket]) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"--upstream must be an http(s) URL with a host: {upstream!r}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        local = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        local = False
+    host = parts.hostname
+    addresses = {"127.0.0.1", "::1"} if host == "localhost" else {host}
     names = ("the emulator's own address (it would forward to itself)", "the dev IdP's port")
     for sock, name in zip(sockets, names, strict=False):
         bound_host, bound_port = sock.getsockname()[:2]
-        if port == bound_port and (local or parts.hostname == bound_host):
+        # The same address and port, or the port on every address (a wildcard) of the stack's.
+        if port == bound_port and (
+            bound_host in addresses or ipaddress.ip_address(bound_host).is_unspecified
+        ):
             raise ConfigurationError(
                 f"--upstream {upstream} is {name}: give the address your app listens on"
             )
@@ -100,9 +101,13 @@ class DevStack:
         try:
             sockets = [bind(self.host, self.port)]
         except ConfigurationError as exc:
+            # An address that is not this machine's (or no address at all) is the host's fault;
+            # anything else (taken, a privileged port) is the port's.
             cause = exc.__cause__
-            taken = isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
-            hint = "choose another with --port" if taken else "check --host"
+            wrong_host = isinstance(cause, socket.gaierror) or (
+                isinstance(cause, OSError) and cause.errno == errno.EADDRNOTAVAIL
+            )
+            hint = "check --host" if wrong_host else "choose another with --port"
             raise ConfigurationError(f"{exc} ({hint})") from exc
         try:
             self._build(sockets)

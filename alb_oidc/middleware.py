@@ -173,16 +173,38 @@ class ALBAuthMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: AuthError) -> None:
         log_refusal(scope, exc)
-        response: Response | WebSocketClose
+        response: Response | WebSocketClose | None = None
         if scope["type"] == "websocket":
-            response = WebSocketClose(code=_WS_POLICY_VIOLATION, reason=exc.code)
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                # Closed before it was accepted: the server answers the handshake with a 403.
+                response = WebSocketClose(code=_WS_POLICY_VIOLATION, reason=exc.code)
+            # Else the handshake gets the refusal a request gets (its status and JSON body), as
+            # a denial response: Starlette's responses send it under the websocket's names.
         elif self.on_error is not None:
-            result = self.on_error(HTTPConnection(scope, receive), exc)
-            response = await result if inspect.isawaitable(result) else result
-        else:
+            response = await self._own_response(self.on_error, scope, receive, exc)
+        if response is None:
             status, body, headers = error_payload(exc, bearer=self.config.bearer is not None)
             response = JSONResponse(body, status_code=status, headers=headers)
         await response(scope, receive, send)
+
+    async def _own_response(
+        self, on_error: ErrorHandler, scope: Scope, receive: Receive, exc: AuthError
+    ) -> Response | None:
+        """`on_error`'s response, or None (the default refusal instead) when it raises or
+        returns anything but a response: a refusal must not become a 500."""
+        try:
+            result = on_error(HTTPConnection(scope, receive), exc)
+            response = await result if inspect.isawaitable(result) else result
+        except Exception:
+            logger.exception("on_error raised; the default refusal is sent instead")
+            return None
+        if not isinstance(response, Response):
+            logger.error(
+                "on_error returned %s, not a Response; the default refusal is sent instead",
+                type(response).__name__,
+            )
+            return None
+        return response
 
     async def _refuse_startup(self, receive: Receive, send: Send) -> None:
         """Fail lifespan startup with the configuration error, so the server does not start."""

@@ -238,7 +238,8 @@ class ALBUser(BaseUser):
 
     @property
     def access_token_verified(self) -> bool:
-        """False when `access_claims` were decoded without verification (the insecure option)."""
+        """True only when `access_claims` come from a verified access or bearer token: False
+        without any, and when they were decoded without verification (the insecure option)."""
         return self._grants.verified
 
     @property

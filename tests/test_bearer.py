@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import WebSocketDenialResponse
 
 from alb_oidc import (
     ALBAuthenticator,
@@ -276,11 +276,12 @@ def test_a_websocket_may_authenticate_with_a_bearer_token(client: TestClient, id
     with client.websocket_connect("/ws", headers=bearer(idp.bearer_token("job"))) as websocket:
         assert websocket.receive_json() == {"sub": "job"}
     with (
-        pytest.raises(WebSocketDisconnect) as caught,
+        pytest.raises(WebSocketDenialResponse) as caught,
         client.websocket_connect("/ws", headers=bearer("a.b.c")),
     ):
         pass  # pragma: no cover
-    assert caught.value.code == 1008
+    assert caught.value.status_code == 401
+    assert caught.value.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
 
 
 def test_a_bearer_users_repr_and_claims(alb: FakeALB, idp: FakeIdP, clock: Clock) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
@@ -11,14 +12,19 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.types import Message
+from starlette.websockets import WebSocket
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 import alb_oidc
 from alb_oidc import ALBAuthMiddleware, ALBUser, AuthError
+from alb_oidc.dev.serving import serving
 from alb_oidc.testing import FakeALB
 
 from .conftest import Clock, asgi_get
@@ -320,6 +326,25 @@ def test_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
     assert seen[0].code == "missing_token"
 
 
+@pytest.mark.parametrize(
+    "handler",
+    [
+        lambda conn, exc: (_ for _ in ()).throw(HTTPException(401)),  # FastAPI's habit
+        lambda conn, exc: None,
+        lambda conn, exc: {"detail": "no"},
+    ],
+    ids=["raises", "returns None", "returns a dict"],
+)
+def test_an_error_handler_that_fails_gets_the_default_refusal_not_a_500(
+    alb: FakeALB, clock: Clock, handler: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(make_app(alb, clock, on_error=handler)) as client:
+        response = client.get("/me")
+    assert response.status_code == 401
+    assert response.json()["error"] == "missing_token"
+    assert "the default refusal is sent instead" in caplog.text
+
+
 def test_async_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
     async def on_error(conn: HTTPConnection, exc: AuthError) -> Response:
         return PlainTextResponse("login page", status_code=401)
@@ -333,11 +358,49 @@ def test_websocket_gets_the_user(alb: FakeALB, client: TestClient) -> None:
         assert socket.receive_json() == {"sub": "alice", "scopes": ["chat"]}
 
 
-def test_websocket_without_credentials_is_closed_with_1008(client: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as caught, client.websocket_connect("/ws"):
+def test_a_refused_websocket_handshake_gets_the_requests_refusal(client: TestClient) -> None:
+    # TestClient, like uvicorn, offers the `websocket.http.response` extension.
+    with pytest.raises(WebSocketDenialResponse) as caught, client.websocket_connect("/ws"):
         pass  # pragma: no cover - the handshake is refused
-    assert caught.value.code == 1008
-    assert caught.value.reason == "missing_token"
+    assert caught.value.status_code == 401
+    assert caught.value.json() == {
+        "detail": "not authenticated by the load balancer",
+        "error": "missing_token",
+    }
+    assert caught.value.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.anyio
+async def test_without_denial_responses_a_refused_websocket_is_closed_with_1008(
+    alb: FakeALB, clock: Clock
+) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "extensions": {}}
+    await make_app(alb, clock)(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "missing_token"}]
+
+
+def test_a_real_server_answers_a_refused_handshake_with_the_refusal(
+    alb: FakeALB, clock: Clock
+) -> None:
+    # What a browser or a websocket client sees from uvicorn, not TestClient's stand-in.
+    with serving(make_app(alb, clock)) as url:
+        ws_url = url.replace("http://", "ws://") + "/ws"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url, open_timeout=10).close()
+        headers = [(name.lower(), value) for name, value in alb.headers("alice").items()]
+        with connect(ws_url, additional_headers=headers, open_timeout=10) as socket:
+            assert json.loads(socket.recv(timeout=10))["sub"] == "alice"
+    response = refused.value.response
+    assert response.status_code == 401
+    assert json.loads(response.body)["error"] == "missing_token"
 
 
 def test_lifespan_passes_through_and_warm_up_fetches_the_jwks(alb: FakeALB, clock: Clock) -> None:

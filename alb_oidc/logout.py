@@ -51,6 +51,13 @@ def cognito_logout_url(domain: str, client_id: str, logout_uri: str) -> str:
     parts = urlsplit(base)
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise ConfigurationError(f"domain must be a host name, not a URL with a path: {domain!r}")
+    host = parts.hostname or ""
+    if "." not in host and not _is_loopback(host):
+        # The listener rule's UserPoolDomain may be the bare prefix; the browser needs the host.
+        raise ConfigurationError(
+            f"domain must be the user pool's full domain name, not its prefix: {domain!r} "
+            f"(for a prefix, {host}.auth.REGION.amazoncognito.com)"
+        )
     if not client_id:
         raise ConfigurationError("client_id must not be empty")
     check_redirect_url("logout_uri", logout_uri, https=False)

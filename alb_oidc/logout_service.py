@@ -23,6 +23,7 @@ target with the handler `alb_oidc.logout_service.handler` (needs `pip install ma
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Callable, Mapping
@@ -30,15 +31,22 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, check_redirect_url
+from .config import (
+    _COOKIE_NAME,
+    DEFAULT_SESSION_COOKIE,
+    _warn_unknown_variables,
+    check_redirect_url,
+    known_environment_variables,
+)
 from .errors import ConfigurationError
 from .logout import cognito_logout_url, logout_response, oidc_logout_url
+from .middleware import logger
 
-__all__ = ["app", "create_app", "handler", "logout_settings"]
+__all__ = ["HEALTH_PATH", "app", "create_app", "handler", "logout_settings"]
 
 _COGNITO_DOMAIN = "ALB_OIDC_LOGOUT_COGNITO_DOMAIN"
 _END_SESSION = "ALB_OIDC_LOGOUT_END_SESSION_ENDPOINT"
@@ -46,6 +54,8 @@ _CLIENT_ID = "ALB_OIDC_LOGOUT_CLIENT_ID"
 _REDIRECT_URI = "ALB_OIDC_LOGOUT_REDIRECT_URI"
 _LOGOUT_URL = "ALB_OIDC_LOGOUT_URL"
 _SESSION_COOKIE = "ALB_OIDC_SESSION_COOKIE"
+#: The path that answers 200 "ok" without logging out, for the target group's health check.
+HEALTH_PATH = "/.alb-oidc/health"
 
 
 def logout_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -54,6 +64,7 @@ def logout_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]
     Raises `ConfigurationError` naming the variable that is missing, conflicting or wrong.
     """
     env = os.environ if environ is None else environ
+    _refuse_unknown_logout_variables(env)
 
     def get(name: str) -> str | None:
         value = env.get(name)
@@ -100,6 +111,23 @@ def logout_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]
         raise _renamed(exc, names) from exc
 
 
+_OWN_PREFIX = "ALB_OIDC_LOGOUT_"
+
+
+def _refuse_unknown_logout_variables(env: Mapping[str, str]) -> None:
+    """Refuse an `ALB_OIDC_LOGOUT_*` variable the service does not read: a misspelt setting
+    (`ALB_OIDC_LOGOUT_SESSION_COOKIE` for `ALB_OIDC_SESSION_COOKIE`) would leave the session's
+    cookies alive, a logout that does nothing. Other unknown `ALB_OIDC_*` variables are warned
+    about, as `ALBConfig.from_env` does (the service may share an app's environment)."""
+    known = known_environment_variables()
+    for name in sorted(env):
+        if name.startswith(_OWN_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigurationError(f"{name} is not a setting of the logout service{hint}")
+    _warn_unknown_variables(env)
+
+
 def _renamed(exc: ConfigurationError, names: Mapping[str, str]) -> ConfigurationError:
     """The same message with the argument name replaced by the variable that supplied it."""
     message = str(exc)
@@ -120,8 +148,18 @@ def create_app(environ: Mapping[str, str] | None = None) -> Starlette:
     async def logout(request: Request) -> Response:
         return logout_response(request, redirect_url=redirect_url, cookie_name=cookie_name)
 
-    # GET also answers HEAD; any other method gets Starlette's 405 with an Allow header.
-    return Starlette(routes=[Route("/{path:path}", logout, methods=["GET", "POST"])])
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+    # GET also answers HEAD; any other method gets Starlette's 405 with an Allow header. The
+    # load balancer's health checks (always on for instance and IP targets, 200 expected) get
+    # HEALTH_PATH; every other path logs out.
+    return Starlette(
+        routes=[
+            Route(HEALTH_PATH, health, methods=["GET"]),
+            Route("/{path:path}", logout, methods=["GET", "POST"]),
+        ]
+    )
 
 
 @functools.cache
@@ -142,7 +180,18 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await receive()
             await send({"type": "lifespan.startup.failed", "message": message})
             return
-    await _from_environment()(scope, receive, send)
+    try:
+        service = _from_environment()
+    except ConfigurationError as exc:
+        # Served without a lifespan (`--lifespan off`): no startup could refuse it.
+        logger.error("logout service misconfigured: %s", exc)
+        if scope["type"] == "http":
+            refusal = PlainTextResponse(
+                "logout is not configured", status_code=503, headers={"Cache-Control": "no-store"}
+            )
+            await refusal(scope, receive, send)
+        return
+    await service(scope, receive, send)
 
 
 @functools.cache

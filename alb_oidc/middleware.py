@@ -120,17 +120,19 @@ class ALBAuthMiddleware:
         self.on_error = on_error
         self.warm_up = warm_up
         self._startup_error: str | None = None
-        if config.logout_url is None:
-            paths = _routes_needing_logout_url(app)
-            if paths:
-                # Refuse at startup rather than fail when someone clicks "log out". Lifespan
-                # startup is the only place an ASGI app can refuse to start; without lifespan
-                # (Lambda, a bare TestClient) the warning and the endpoint's 503 remain.
-                self._startup_error = (
-                    f"logout_endpoint is routed at {', '.join(paths)} but ALBConfig.logout_url "
-                    "is not set (ALB_OIDC_LOGOUT_URL; see cognito_logout_url and oidc_logout_url)"
-                )
-                logger.warning("%s", self._startup_error)
+        paths = _routes_needing_logout_url(app)
+        # Logging out needs no identity, and must work when the headers no longer verify (an
+        # expired data token, the key endpoint down): `logout_endpoint`'s paths are public.
+        self._logout_paths = frozenset(paths)
+        if config.logout_url is None and paths:
+            # Refuse at startup rather than fail when someone clicks "log out". Lifespan
+            # startup is the only place an ASGI app can refuse to start; without lifespan
+            # (Lambda, a bare TestClient) the warning and the endpoint's 503 remain.
+            self._startup_error = (
+                f"logout_endpoint is routed at {', '.join(paths)} but ALBConfig.logout_url "
+                "is not set (ALB_OIDC_LOGOUT_URL; see cognito_logout_url and oidc_logout_url)"
+            )
+            logger.warning("%s", self._startup_error)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -145,13 +147,13 @@ class ALBAuthMiddleware:
                 outcome = await outcome
             user: ALBUser | None = outcome  # type: ignore[assignment]  # a coroutine was awaited
         except AuthError as exc:
-            if not self.config.is_public(scope["path"]):
+            if not self._public(scope["path"]):
                 await self._refuse(scope, receive, send, exc)
                 return
             logger.debug("anonymous on public path (%s)", exc.code)
             user = None
         if user is None:
-            if not (self.config.optional or self.config.is_public(scope["path"])):
+            if not (self.config.optional or self._public(scope["path"])):
                 missing = MissingTokenError("not authenticated by the load balancer")
                 await self._refuse(scope, receive, send, missing)
                 return
@@ -159,6 +161,11 @@ class ALBAuthMiddleware:
         else:
             scope["user"], scope["auth"] = user, AuthCredentials(user.sorted_scopes)
         await self.app(scope, receive, send)
+
+    def _public(self, path: str) -> bool:
+        """Whether `path` is served without a verified user: `public_paths`, and the paths
+        `logout_endpoint` is routed at."""
+        return self.config.is_public(path) or path in self._logout_paths
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Lifespan (startup may fail on a configuration error, and warms up and closes the

@@ -3,6 +3,7 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -317,3 +318,41 @@ def test_an_explicit_redirect_url_is_checked_too(caplog: pytest.LogCaptureFixtur
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     response = logout_response(request, redirect_url=" https://idp.example.com/logout")
     assert refused(response, caplog, "redirect_url holds whitespace")
+
+
+@pytest.mark.parametrize("why", ["expired data token", "key endpoint down", "no headers"])
+def test_logout_works_when_the_login_no_longer_verifies(
+    alb: FakeALB, clock: Clock, why: str
+) -> None:
+    # Logging out needs no identity: a user whose headers fail (their clock, a key outage)
+    # must still be able to end the ALB session. Before: 401 or 503, and no cookie expired.
+    app = make_app(alb, clock, logout_url=LOGOUT)
+    headers = alb.headers("alice")
+    if why == "key endpoint down":
+        down = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda _: httpx2.Response(500)))
+        app = Starlette(
+            routes=[Route("/logout", logout_endpoint), Route("/me", lambda _: Response("me"))]
+        )
+        app.add_middleware(
+            ALBAuthMiddleware, config=alb.config(logout_url=LOGOUT), http_client=down
+        )
+    elif why == "no headers":
+        headers = {}
+    with TestClient(app, follow_redirects=False) as client:
+        if why == "expired data token":
+            clock.advance(alb.token_lifetime + 60)
+        client.cookies.set("AWSELBAuthSessionCookie-0", "a")
+        response = client.get("/logout", headers=headers)
+        assert response.status_code == 303
+        assert "AWSELBAuthSessionCookie-0" in set_cookies(response)
+        if why == "key endpoint down":
+            assert client.get("/me", headers=headers).status_code == 503  # other paths: refused
+
+
+@pytest.mark.parametrize("domain", ["myapp", "https://myapp"])
+def test_a_cognito_domain_prefix_is_refused_with_the_full_name_to_give(domain: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"myapp\.auth\.REGION\.amazoncognito\.com"):
+        cognito_logout_url(domain, "client", "https://app.example.com/bye")
+    # A loopback host (a local stand-in for Cognito) has no dot, and is not a prefix.
+    local = cognito_logout_url("http://localhost:9000", "c", "http://localhost:8000/bye")
+    assert local.startswith("http://localhost:9000/logout?")

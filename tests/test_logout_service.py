@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from starlette.testclient import TestClient
 
 from alb_oidc import ConfigurationError, cognito_logout_url, logout_service, oidc_logout_url
 from alb_oidc.logout_service import create_app, logout_settings
@@ -294,3 +295,37 @@ def test_the_lambda_handler_without_multi_value_headers(environment: pytest.Monk
     assert response["statusCode"] == 303
     set_cookies = [v for k, v in response["headers"].items() if k.lower() == "set-cookie"]
     assert expired(set_cookies) == SHARDS | {"AWSELBAuthSessionCookie-4"}
+
+
+def test_a_misspelt_logout_variable_stops_the_service() -> None:
+    environ = {**COGNITO, "ALB_OIDC_LOGOUT_SESSION_COOKIE": "GrafanaSession"}
+    # Before: ignored, so the GrafanaSession-* shards survived every logout.
+    with pytest.raises(
+        ConfigurationError, match=r"^ALB_OIDC_LOGOUT_SESSION_COOKIE is not a setting"
+    ):
+        logout_settings(environ)
+
+
+def test_another_unknown_variable_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    logout_settings({**COGNITO, "ALB_OIDC_SESSION_COOKIE_NAME": "GrafanaSession"})
+    assert "ALB_OIDC_SESSION_COOKIE_NAME is not a setting alb-oidc reads" in caplog.text
+
+
+def test_the_health_check_path_answers_200_and_logs_nobody_out() -> None:
+    with TestClient(create_app(COGNITO)) as client:
+        response = client.get(
+            logout_service.HEALTH_PATH, headers={"user-agent": "ELB-HealthChecker/2.0"}
+        )
+        assert (response.status_code, response.text) == (200, "ok")
+        assert "set-cookie" not in response.headers
+        assert client.get("/health", follow_redirects=False).status_code == 303  # logs out
+
+
+def test_the_module_level_app_without_a_lifespan_is_a_503_when_misconfigured(
+    environment: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    environment.delenv("ALB_OIDC_LOGOUT_URL", raising=False)
+    response = TestClient(logout_service.app).get("/logout", follow_redirects=False)  # no `with`
+    assert response.status_code == 503
+    assert response.headers["cache-control"] == "no-store"
+    assert "logout service misconfigured" in caplog.text

@@ -89,9 +89,19 @@ def _split_url(name: str, url: object, quoted: object) -> SplitResult:
     return parts
 
 
-# Whitespace and control characters: urlsplit drops some of them, and Starlette percent-encodes
-# the rest into a `Location` the browser reads as a relative URL, so the user never leaves.
+# Whitespace and control characters: urlsplit drops some of them, Starlette percent-encodes the
+# rest into a `Location` the browser reads as a relative URL (so the user never leaves), and
+# httpx2 into another URL than the one meant (fetched, and failing, on every request).
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _split_clean_url(name: str, url: object, quoted: object) -> SplitResult:
+    """`_split_url`, after refusing whitespace and control characters (`_NOT_IN_URL`)."""
+    if isinstance(url, str) and _NOT_IN_URL.search(url):
+        raise ConfigurationError(
+            f"{name} holds whitespace or control characters (percent-encode them): {quoted!r}"
+        )
+    return _split_url(name, url, quoted)
 
 
 def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
@@ -100,13 +110,7 @@ def check_fetch_url(name: str, url: str, shown: str | None = None) -> None:
     `shown` is what the message quotes instead of `url` (a template, as the user wrote it).
     """
     quoted = url if shown is None else shown
-    if isinstance(url, str) and _NOT_IN_URL.search(url):
-        # httpx2 would percent-encode them into another URL than the one meant: fetched, and
-        # failing, on every request instead of refused at startup.
-        raise ConfigurationError(
-            f"{name} holds whitespace or control characters (percent-encode them): {quoted!r}"
-        )
-    parts = _split_url(name, url, quoted)
+    parts = _split_clean_url(name, url, quoted)
     if not parts.hostname:
         raise ConfigurationError(f"{name} is not an absolute URL: {quoted!r}")
     if parts.fragment or (isinstance(url, str) and url.endswith("#")):
@@ -125,11 +129,7 @@ def check_redirect_url(name: str, url: object, *, https: bool = True) -> None:
     http(s) URL with a host and a valid port, and no whitespace or control characters. With
     `https`, plain http is allowed only for a loopback host (the IdP's own endpoints); without
     it, any http(s) URL (the app's page the IdP returns to)."""
-    if isinstance(url, str) and _NOT_IN_URL.search(url):
-        raise ConfigurationError(
-            f"{name} holds whitespace or control characters (percent-encode them): {url!r}"
-        )
-    parts = _split_url(name, url, url)
+    parts = _split_clean_url(name, url, url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{name} must be an absolute http(s) URL: {url!r}")
     if https and parts.scheme != "https" and not _is_loopback(parts.hostname):
@@ -579,7 +579,7 @@ class ALBConfig:
         that nothing in alb-oidc reads (a typo) is logged as a warning with the closest name.
         """
         env = os.environ if environ is None else environ
-        _warn_unknown_variables(env)
+        _warn_unknown(_unknown_variables(env))
         values = {name: _env_value(env, name, kind) for name, (_, kind) in _ENV_FIELDS.items()}
         if isinstance(values["GROUPS_CLAIM"], str) and values["GROUPS_CLAIM"].lower() == "none":
             values["GROUPS_CLAIM"] = None  # as the ACCESS_TOKEN_ and BEARER_ claims read it
@@ -784,12 +784,15 @@ def known_environment_variables() -> frozenset[str]:
     return frozenset(names)
 
 
-def _warn_unknown_variables(env: Mapping[str, str]) -> None:
-    unknown = sorted(name for name in env if name.startswith(_ENV_PREFIX))
-    if not unknown:
-        return
+def _unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The `ALB_OIDC_*` variables of `env` that nothing in alb-oidc reads, sorted, each with a
+    hint for its message ("; did you mean ...?", or "" without one)."""
+    names = sorted(name for name in env if name.startswith(_ENV_PREFIX))
+    if not names:
+        return []
     known = known_environment_variables()
-    for name in unknown:
+    unknown = []
+    for name in names:
         if name in known:
             continue
         if name == f"{_ENV_PREFIX}BEARER_SUBJECT_CLAIM":
@@ -798,4 +801,11 @@ def _warn_unknown_variables(env: Mapping[str, str]) -> None:
         else:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
+        unknown.append((name, hint))
+    return unknown
+
+
+def _warn_unknown(unknown: Iterable[tuple[str, str]]) -> None:
+    """Log each of `_unknown_variables`' findings as a warning."""
+    for name, hint in unknown:
         logger.warning("%s is not a setting alb-oidc reads, so it has no effect%s", name, hint)

@@ -81,8 +81,11 @@ def _ours(exc: BaseException) -> bool:
 
 def _failure(exc: Exception) -> str:
     """Why a fetch failed, for the log and the 503's message: a `FetchError` says what went
-    wrong; anything else (a parser's surprise) is named by its type, never by its text."""
-    return str(exc) if isinstance(exc, FetchError) else type(exc).__name__
+    wrong, a deadline that it timed out; anything else (a parser's surprise) is named by its
+    type, never by its text."""
+    if isinstance(exc, FetchError):
+        return str(exc)
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
 
 
 class HTTPFetcher:
@@ -123,29 +126,28 @@ class HTTPFetcher:
     async def get(self, url: str, *, limit: int) -> bytes:
         """Return the body of a 200 answer, or raise `FetchError`."""
         loop = _running_loop()
-        if self._owned and (self._client is None or self._loop is not loop):
+        client = self._client  # None only when it is the fetcher's own (not made yet, closed)
+        if client is None or (self._owned and self._loop is not loop):
             # A client left by another loop is dropped, not closed: closing it needs that loop.
             self._loop = loop
-            self._client = httpx2.AsyncClient(
+            client = self._client = httpx2.AsyncClient(
                 timeout=self.timeout,
                 follow_redirects=False,
                 limits=httpx2.Limits(max_connections=8, max_keepalive_connections=0),
             )
         closings = self._closings
         try:
-            return await self._get(url, limit)
+            return await self._get(client, url, limit)
         except Exception as exc:
             if self._closings != closings:  # `aclose` ran meanwhile: the failure is ours
                 raise FetchError("client closed", ours=True) from exc
             raise
 
-    async def _get(self, url: str, limit: int) -> bytes:
-        if self._client is None:  # `aclose` ran since `get` made it
-            raise FetchError("client closed", ours=True)
+    async def _get(self, client: httpx2.AsyncClient, url: str, limit: int) -> bytes:
         try:
             # The overall deadline also bounds a server that drips bytes under the read timeout.
             with anyio.fail_after(self.timeout):
-                async with self._client.stream("GET", url, follow_redirects=False) as response:
+                async with client.stream("GET", url, follow_redirects=False) as response:
                     if response.status_code != 200:
                         raise FetchError(f"HTTP {response.status_code}")
                     declared = response.headers.get("content-length", "")
@@ -664,9 +666,16 @@ class JWKSSource:
         it), and no answer of the endpoint was seen, so the cooldown does not count it."""
         flight = self._flight
         if flight is not None and flight.abandoned():
-            self._flight, self._attempted_at = None, self._attempted_before
+            self._not_counted(flight)
+            self._flight = None
             return None
         return flight
+
+    def _not_counted(self, flight: _Flight) -> None:
+        """Take back `flight`'s attempt, if it is still the latest: it saw no answer of the
+        endpoint (cut short, or abandoned), so the cooldown does not count it."""
+        if self._flight is flight:
+            self._attempted_at = self._attempted_before
 
     async def _fetch(self, flight: _Flight) -> None:
         """One refresh (run by `_fly`): the keys, or the failure remembered; then `flight` is
@@ -677,10 +686,10 @@ class JWKSSource:
                 keys = parse_jwks(await self._fetcher.get(url, limit=_JWKS_LIMIT))
         except Exception as exc:
             # Whatever went wrong with what the IdP sent is a failure, remembered like one.
-            self._last_error = "timed out" if isinstance(exc, TimeoutError) else _failure(exc)
+            self._last_error = _failure(exc)
             self._discovered = None  # the issuer may have moved its keys: look again next time
-            if _ours(exc) and self._flight is flight:
-                self._attempted_at = self._attempted_before  # cut short by `aclose`: not counted
+            if _ours(exc):  # cut short by `aclose`
+                self._not_counted(flight)
             logger.warning(
                 "JWKS fetch failed (jwks_fetch_failed): %s: %s",
                 self.url or self._issuer,
@@ -688,9 +697,7 @@ class JWKSSource:
             )
         except BaseException:
             # Cancelled: under asyncio only the end of its loop cancels the fetch's own task.
-            # No answer was seen, so the cooldown does not count this attempt.
-            if self._flight is flight:
-                self._attempted_at = self._attempted_before
+            self._not_counted(flight)
             raise
         else:
             self._keys = keys

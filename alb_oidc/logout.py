@@ -92,6 +92,16 @@ def oidc_logout_url(
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
+def _not_configured() -> Response:
+    """The 503 of a logout that has no usable target: the user is not logged out, and nothing
+    pretends otherwise (the caller logs why)."""
+    return PlainTextResponse(
+        "logout is not configured on this server",
+        status_code=503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 def logout_response(
     request: Request,
     *,
@@ -112,11 +122,7 @@ def logout_response(
         redirect_url, cookie_name = _logout_target(request, redirect_url, cookie_name)
     except ConfigurationError as exc:
         logger.error("logout is not configured: %s", exc)
-        return PlainTextResponse(
-            "logout is not configured on this server",
-            status_code=503,
-            headers={"Cache-Control": "no-store"},
-        )
+        return _not_configured()
     response = RedirectResponse(
         redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
     )

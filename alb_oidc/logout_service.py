@@ -23,7 +23,6 @@ target with the handler `alb_oidc.logout_service.handler` (needs `pip install ma
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Callable, Mapping
@@ -38,12 +37,12 @@ from starlette.types import Receive, Scope, Send
 from .config import (
     _COOKIE_NAME,
     DEFAULT_SESSION_COOKIE,
-    _warn_unknown_variables,
+    _unknown_variables,
+    _warn_unknown,
     check_redirect_url,
-    known_environment_variables,
 )
 from .errors import ConfigurationError
-from .logout import cognito_logout_url, logout_response, oidc_logout_url
+from .logout import _not_configured, cognito_logout_url, logout_response, oidc_logout_url
 from .middleware import logger
 
 __all__ = ["HEALTH_PATH", "app", "create_app", "handler", "logout_settings"]
@@ -119,13 +118,11 @@ def _refuse_unknown_logout_variables(env: Mapping[str, str]) -> None:
     (`ALB_OIDC_LOGOUT_SESSION_COOKIE` for `ALB_OIDC_SESSION_COOKIE`) would leave the session's
     cookies alive, a logout that does nothing. Other unknown `ALB_OIDC_*` variables are warned
     about, as `ALBConfig.from_env` does (the service may share an app's environment)."""
-    known = known_environment_variables()
-    for name in sorted(env):
-        if name.startswith(_OWN_PREFIX) and name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+    unknown = _unknown_variables(env)
+    for name, hint in unknown:
+        if name.startswith(_OWN_PREFIX):
             raise ConfigurationError(f"{name} is not a setting of the logout service{hint}")
-    _warn_unknown_variables(env)
+    _warn_unknown(unknown)
 
 
 def _renamed(exc: ConfigurationError, names: Mapping[str, str]) -> ConfigurationError:
@@ -186,10 +183,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # Served without a lifespan (`--lifespan off`): no startup could refuse it.
         logger.error("logout service misconfigured: %s", exc)
         if scope["type"] == "http":
-            refusal = PlainTextResponse(
-                "logout is not configured", status_code=503, headers={"Cache-Control": "no-store"}
-            )
-            await refusal(scope, receive, send)
+            await _not_configured()(scope, receive, send)
         return
     await service(scope, receive, send)
 

@@ -161,9 +161,9 @@ def test_a_fetch_cut_short_by_aclose_is_not_held_against_the_endpoint(
         fetcher: HTTPFetcher = authenticator._fetcher
         original = fetcher._get
 
-        async def slow_get(target: str, limit: int) -> bytes:
+        async def slow_get(client: httpx2.AsyncClient, target: str, limit: int) -> bytes:
             await asyncio.sleep(SLOW)  # the client is closed meanwhile
-            return await original(target, limit)
+            return await original(client, target, limit)
 
         fetcher._get = slow_get  # type: ignore[method-assign]
         request = asyncio.ensure_future(sign_in(authenticator, alb, "alice"))

@@ -27,7 +27,7 @@ from .errors import (
 )
 from .logout import cognito_logout_url, logout_endpoint, logout_response, oidc_logout_url
 from .middleware import ALBAuthMiddleware
-from .user import ALBUser
+from .user import ALBUser, thaw_claims
 
 __version__ = "0.1.0"
 
@@ -58,4 +58,5 @@ __all__ = [
     "logout_endpoint",
     "logout_response",
     "oidc_logout_url",
+    "thaw_claims",
 ]

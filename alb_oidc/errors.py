@@ -23,6 +23,7 @@ helps the operator, the configured value that was expected.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "ALBOIDCError",
@@ -59,6 +60,18 @@ def loggable(value: str, limit: int = _LOGGABLE_CHARS) -> str:
 
 class ALBOIDCError(Exception):
     """Base class of every exception raised by alb-oidc."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (and copied) with its attributes and without calling `__init__` again: several
+        # subclasses take keyword-only arguments, which the default `cls(*args)` cannot pass.
+        return _restored, (type(self), self.args, self.__dict__)
+
+
+def _restored(cls: type[ALBOIDCError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class ConfigurationError(ALBOIDCError, ValueError):

@@ -19,8 +19,9 @@ arguments, so tests can replace one with `app.dependency_overrides[require_scope
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from functools import cache
+from typing import Any
 
 try:
     from fastapi import HTTPException, Security, WebSocketException
@@ -162,7 +163,17 @@ def _not_installed(conn: HTTPConnection) -> Exception:
     )
 
 
-def current_user(
+def _with_scopes(conn: HTTPConnection, user: ALBUser, scopes: list[str], guard: str) -> ALBUser:
+    """`user`, if they hold every one of `scopes` (the scopes a `Security(..., scopes=[...])`
+    around the guard adds, which OpenAPI lists as required); 403 otherwise."""
+    if scopes and not user.has_scopes(*scopes):
+        raise _denied(conn, "scope", scopes, user.scopes, guard=f"{guard} (scopes={scopes!r})")
+    return user
+
+
+# The guards are coroutines: they do no I/O, and FastAPI runs a plain function in its thread
+# pool, which costs every guarded request a thread hop and competes with sync endpoints.
+async def current_user(
     conn: HTTPConnection,
     security_scopes: SecurityScopes,
     _header: str | None = Security(alb_scheme),
@@ -172,31 +183,27 @@ def current_user(
 
     Scopes given as `Security(current_user, scopes=[...])` are all required (403 otherwise).
     """
-    user = _user(conn)
-    if not user.has_scopes(*security_scopes.scopes):
-        raise _denied(
-            conn,
-            "scope",
-            security_scopes.scopes,
-            user.scopes,
-            guard=f"Security(current_user, scopes={security_scopes.scopes!r})",
-        )
-    return user
+    return _with_scopes(conn, _user(conn), security_scopes.scopes, "Security(current_user)")
 
 
-def optional_user(
+async def optional_user(
     conn: HTTPConnection,
+    security_scopes: SecurityScopes,
     _header: str | None = Security(alb_scheme),
     _bearer: object = Security(bearer_scheme),
 ) -> ALBUser | None:
     """The verified `ALBUser`, or None for an anonymous request (`optional=True`, public paths).
 
-    Without `ALBAuthMiddleware` on the app: 503, and an error in the log.
+    Scopes given as `Security(optional_user, scopes=[...])` are required of a signed-in user
+    (403 otherwise); an anonymous request still gets None. Without `ALBAuthMiddleware` on the
+    app: 503, and an error in the log.
     """
     user = conn.scope.get("user")
     if user is None and "user" not in conn.scope:
         raise _not_installed(conn)
-    return user if isinstance(user, ALBUser) else None
+    if not isinstance(user, ALBUser):
+        return None
+    return _with_scopes(conn, user, security_scopes.scopes, "Security(optional_user)")
 
 
 def _normalised(kind: str, names: tuple[str, ...], any_of: bool) -> tuple[tuple[str, ...], bool]:
@@ -211,12 +218,15 @@ def _normalised(kind: str, names: tuple[str, ...], any_of: bool) -> tuple[tuple[
 
 
 @cache
-def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALBUser]:
+def _guard(
+    kind: str, names: tuple[str, ...], any_of: bool
+) -> Callable[..., Coroutine[Any, Any, ALBUser]]:
     # Only scopes are OpenAPI security scopes; groups are checked but not advertised.
     advertised = list(names) if kind == "scope" else []
 
-    def dependency(
+    async def dependency(
         conn: HTTPConnection,
+        security_scopes: SecurityScopes,
         _header: str | None = Security(alb_scheme, scopes=advertised),
         _bearer: object = Security(bearer_scheme, scopes=advertised),
     ) -> ALBUser:
@@ -225,14 +235,18 @@ def _guard(kind: str, names: tuple[str, ...], any_of: bool) -> Callable[..., ALB
         holds = user.has_scopes if kind == "scope" else user.in_groups
         if not holds(*names, any_of=any_of):
             raise _denied(conn, kind, names, granted, any_of=any_of, guard=name)
-        return user
+        # The scopes of a `Security(require_...(...), scopes=[...])` around this guard: OpenAPI
+        # lists them as required, so they are (all of them, whatever `any_of` says of `names`).
+        return _with_scopes(conn, user, security_scopes.scopes, name)
 
     name = f"require_{kind}s({', '.join(names)}{', any_of=True' if any_of else ''})"
     dependency.__name__ = name
     return dependency
 
 
-def require_scopes(*scopes: str, any_of: bool = False) -> Callable[..., ALBUser]:
+def require_scopes(
+    *scopes: str, any_of: bool = False
+) -> Callable[..., Coroutine[Any, Any, ALBUser]]:
     """A dependency that requires all (or, with `any_of=True`, one) of `scopes`; 403 if not.
 
     The same requirement gives the same dependency however it is spelled (argument order,
@@ -241,7 +255,9 @@ def require_scopes(*scopes: str, any_of: bool = False) -> Callable[..., ALBUser]
     return _guard("scope", *_normalised("scope", scopes, any_of))
 
 
-def require_groups(*groups: str, any_of: bool = False) -> Callable[..., ALBUser]:
+def require_groups(
+    *groups: str, any_of: bool = False
+) -> Callable[..., Coroutine[Any, Any, ALBUser]]:
     """A dependency that requires membership of all (or, with `any_of=True`, one) of `groups`.
 
     Like `require_scopes`, the same requirement always gives the same dependency.

@@ -37,6 +37,9 @@ ErrorHandler = Callable[[HTTPConnection, AuthError], Response | Awaitable[Respon
 
 # RFC 6455 "policy violation": the close code for a refused websocket handshake.
 _WS_POLICY_VIOLATION = 1008
+#: Starlette's scope for "a user is signed in" (`@requires("authenticated")`), before the user's
+#: own scopes in `request.auth.scopes`.
+_AUTHENTICATED = ("authenticated",)
 
 
 #: Set on an endpoint that cannot work without `ALBConfig.logout_url` (see `logout_endpoint`).
@@ -93,9 +96,10 @@ def log_refusal(scope: Scope, exc: AuthError) -> None:
 class ALBAuthMiddleware:
     """Verifies the ALB's headers on every http and websocket request.
 
-    On success `scope["user"]` is an `ALBUser` and `scope["auth"]` an `AuthCredentials` with its
-    scopes. Anonymous requests (only on `public_paths`, or with `optional=True`) get Starlette's
-    `UnauthenticatedUser`. A refused request gets 401/403/503 with a JSON `{"detail", "error"}`
+    On success `scope["user"]` is an `ALBUser` and `scope["auth"]` an `AuthCredentials` whose
+    scopes are Starlette's `"authenticated"` and then the user's scopes. Anonymous requests
+    (only on `public_paths`, or with `optional=True`) get Starlette's `UnauthenticatedUser`. A
+    refused request gets 401/403/503 with a JSON `{"detail", "error"}`
     body (or whatever `on_error(conn, exc)` returns); a refused websocket is closed with 1008.
     With `ALBConfig.bearer` set, requests without the ALB's headers may authenticate with
     `Authorization: Bearer`, and 401s carry an RFC 6750 `WWW-Authenticate: Bearer` challenge.
@@ -159,7 +163,8 @@ class ALBAuthMiddleware:
                 return
             scope["user"], scope["auth"] = UnauthenticatedUser(), AuthCredentials()
         else:
-            scope["user"], scope["auth"] = user, AuthCredentials(user.sorted_scopes)
+            credentials = AuthCredentials(_AUTHENTICATED + user.sorted_scopes)
+            scope["user"], scope["auth"] = user, credentials
         await self.app(scope, receive, send)
 
     def _public(self, path: str) -> bool:

@@ -2,8 +2,9 @@
 
 One verified result can serve several requests (the caches in `alb_oidc.cache`), so nothing a
 handler does to its user may reach another request: the claims are read-only mappings all the
-way down (JSON objects become `MappingProxyType`, arrays become tuples), and no attribute can be
-set or added.
+way down (JSON objects become `MappingProxyType`, arrays become tuples), and assigning or
+deleting an attribute raises `AttributeError`. `thaw_claims` turns such claims back into plain
+dicts and lists (for a JSON response, say).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any, NamedTuple
 
 from starlette.authentication import BaseUser
 
+from .errors import ALBOIDCError
+from .tokens import names_at
+
 __all__ = [
     "MAX_CLAIM_DEPTH",
     "NO_GRANTS",
@@ -21,6 +25,7 @@ __all__ = [
     "ClaimsTooDeepError",
     "Grants",
     "freeze_claims",
+    "thaw_claims",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -29,7 +34,7 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 MAX_CLAIM_DEPTH = 64
 
 
-class ClaimsTooDeepError(ValueError):
+class ClaimsTooDeepError(ALBOIDCError, ValueError):
     """Claims nest deeper than `MAX_CLAIM_DEPTH` (the authenticator refuses the token)."""
 
 
@@ -144,17 +149,33 @@ def _freeze_mapping(claims: Mapping[str, Any], depth: int) -> Mapping[str, Any]:
 
 
 def scopes_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
-    """The scopes of access-token claims: `scope`, space-separated."""
-    value = (access_claims or {}).get("scope")
-    return frozenset(value.split()) if isinstance(value, str) else frozenset()
+    """The scopes of access-token claims: `scope`, read as a verified Cognito token's are (a
+    space-separated string or a list of strings; `AccessTokenError` for anything else)."""
+    return names_at(access_claims or _EMPTY, "scope", label="access token")
 
 
 def groups_of(access_claims: Mapping[str, Any] | None) -> frozenset[str]:
-    """The groups of access-token claims: `cognito:groups`, a list of strings."""
-    value = (access_claims or {}).get("cognito:groups")
+    """The groups of access-token claims: `cognito:groups`, read as a verified Cognito token's
+    are (a list of strings or a space-separated string; `AccessTokenError` for anything else)."""
+    return names_at(access_claims or _EMPTY, "cognito:groups", label="access token")
+
+
+def thaw_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain copy of (read-only) claims: objects as dicts and arrays as lists, all the way
+    down, ready for `json.dumps` or a JSON response. Changing it changes nobody's user."""
+    return {name: _thawed(value) for name, value in claims.items()}
+
+
+def _thawed(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, Mapping):
+        return thaw_claims(value)
     if isinstance(value, list | tuple):
-        return frozenset(item for item in value if isinstance(item, str))
-    return frozenset()
+        return [_thawed(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return [_thawed(item) for item in value]
+    return value
 
 
 def verified_user(claims: Mapping[str, Any], grants: Grants) -> ALBUser:
@@ -183,7 +204,11 @@ class ALBUser(BaseUser):
     token's claims, and its `sub` the token's `sub`.
 
     The user is deeply read-only: the claims are copied into read-only mappings (nested objects
-    too; arrays become tuples), and setting any attribute raises `AttributeError`.
+    too; arrays become tuples; other objects a caller passes in are kept as they are), and
+    setting any attribute raises `AttributeError`. `alb_oidc.thaw_claims(user.claims)` gives a
+    plain, JSON-ready copy. Users compare equal when their claims, access claims, scopes, groups
+    and how they were authenticated (`access_token_verified`, `is_bearer`) are equal, and
+    pickle.
     """
 
     __slots__ = ("_claims", "_grants")
@@ -221,6 +246,13 @@ class ALBUser(BaseUser):
     def __deepcopy__(self, memo: dict[int, object]) -> ALBUser:
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Read-only mappings do not pickle: the user travels as plain claims and is frozen again.
+        grants = self._grants
+        access = None if grants.claims is None else thaw_claims(grants.claims)
+        granted = (grants.scopes, grants.groups, grants.verified, grants.bearer)
+        return _unpickled_user, (thaw_claims(self._claims), access, granted)
+
     @property
     def sub(self) -> str:
         """The IdP's subject identifier: the stable user id."""
@@ -255,7 +287,8 @@ class ALBUser(BaseUser):
 
     @property
     def sorted_scopes(self) -> tuple[str, ...]:
-        """`scopes` in sorted order (what the middleware puts in `request.auth.scopes`)."""
+        """`scopes` in sorted order (what the middleware puts in `request.auth.scopes`, after
+        Starlette's `"authenticated"`)."""
         return self._grants.sorted_scopes
 
     @property
@@ -313,13 +346,17 @@ class ALBUser(BaseUser):
         return self.sub
 
     def has_scopes(self, *scopes: str, any_of: bool = False) -> bool:
-        """True if the user has all (or, with `any_of`, at least one) of `scopes`."""
+        """True if the user has all (or, with `any_of`, at least one) of `scopes`: names, one
+        an argument (`has_scopes("a", "b")`)."""
+        _names_only("has_scopes", scopes)
         check = any if any_of else all
         granted = self._grants.scopes
         return check(scope in granted for scope in scopes)
 
     def in_groups(self, *groups: str, any_of: bool = False) -> bool:
-        """True if the user is in all (or, with `any_of`, at least one) of `groups`."""
+        """True if the user is in all (or, with `any_of`, at least one) of `groups`: names, one
+        an argument (`in_groups("a", "b")`)."""
+        _names_only("in_groups", groups)
         check = any if any_of else all
         granted = self._grants.groups
         return check(group in granted for group in groups)
@@ -328,11 +365,20 @@ class ALBUser(BaseUser):
         if not isinstance(other, ALBUser):
             return NotImplemented
         mine, theirs = self._grants, other._grants
-        return (self._claims, mine.claims, mine.scopes, mine.groups) == (
+        return (
+            self._claims,
+            mine.claims,
+            mine.scopes,
+            mine.groups,
+            mine.verified,
+            mine.bearer,
+        ) == (
             other._claims,
             theirs.claims,
             theirs.scopes,
             theirs.groups,
+            theirs.verified,
+            theirs.bearer,
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -350,3 +396,24 @@ _new_user = object.__new__
 _tuple_new = tuple.__new__
 _set_claims = ALBUser.__dict__["_claims"].__set__
 _set_grants = ALBUser.__dict__["_grants"].__set__
+
+
+def _names_only(method: str, names: tuple[object, ...]) -> None:
+    """A list passed as one argument would be unhashable (a `TypeError` from deep inside) and a
+    tuple silently never held: say what is wrong instead."""
+    if not _STR_ONLY.issuperset(map(type, names)):
+        raise TypeError(f"ALBUser.{method} takes names as separate str arguments ('a', 'b')")
+
+
+_STR_ONLY = frozenset({str})
+
+
+def _unpickled_user(
+    claims: dict[str, Any],
+    access: dict[str, Any] | None,
+    granted: tuple[frozenset[str], frozenset[str], bool, bool],
+) -> ALBUser:
+    scopes, groups, verified, bearer = granted
+    frozen = None if access is None else freeze_claims(access)
+    grants = _tuple_new(Grants, (frozen, scopes, groups, tuple(sorted(scopes)), verified, bearer))
+    return verified_user(freeze_claims(claims), grants)

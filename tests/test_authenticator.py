@@ -239,7 +239,7 @@ def test_the_middleware_and_authenticate_give_the_same_answers(alb: FakeALB, clo
 
     async def show(scope: Scope, receive: Receive, send: Send) -> None:
         user = scope["user"]
-        body = [user.sub, sorted(scope["auth"].scopes), dict(user.claims)]
+        body = [user.sub, list(scope["auth"].scopes), dict(user.claims)]
         await JSONResponse(body)(scope, receive, send)
 
     idp = FakeIdP(issuer="https://idp.example.com", clock=clock)
@@ -261,7 +261,7 @@ def test_the_middleware_and_authenticate_give_the_same_answers(alb: FakeALB, clo
         headers = asgi_headers(values)
         try:
             user = anyio.run(auth.authenticate, headers)
-            expected: object = [user.sub, list(user.sorted_scopes), dict(user.claims)]
+            expected: object = [user.sub, ["authenticated", *user.sorted_scopes], dict(user.claims)]
         except AuthError as exc:
             expected = exc.code
         status, body = anyio.run(asgi_get, app, "/", headers)

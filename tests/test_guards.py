@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import anyio.to_thread
 import pytest
 from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.testclient import TestClient
@@ -394,3 +398,94 @@ def test_the_guards_refusals_are_logged_like_the_middlewares(
         ("INFO", 401, "/me"),
     ]
     assert not any(headers["x-amzn-oidc-data"][:40] in r.getMessage() for r in caplog.records)
+
+
+def test_scopes_given_around_a_guard_are_required_as_openapi_says(
+    alb: FakeALB, clock: Clock
+) -> None:
+    # FastAPI lists the scopes of `Security(guard, scopes=[...])` as the route's requirement:
+    # a guard that ignored them would let in a user the schema says is refused.
+    app = make_app(alb, clock, optional=True)
+
+    @app.delete(
+        "/tasks", dependencies=[Security(require_groups("admins"), scopes=["tasks/delete"])]
+    )
+    def delete() -> str:
+        return "deleted"
+
+    @app.post("/tasks")
+    def post(
+        user: ALBUser = Security(require_scopes("tasks/read"), scopes=["tasks/write"]),
+    ) -> str:
+        return user.sub
+
+    @app.get("/either-and")
+    def either_and(
+        user: ALBUser = Security(require_scopes("a", "b", any_of=True), scopes=["c"]),
+    ) -> str:
+        return user.sub
+
+    @app.get("/maybe-scoped")
+    def maybe_scoped(user: ALBUser | None = Security(optional_user, scopes=["tasks/read"])) -> str:
+        return user.sub if user else "anonymous"
+
+    with TestClient(app) as client:
+        reader = alb.headers("alice", scopes=["tasks/read"], groups=["admins"])
+        deleter = alb.headers("alice", scopes=["tasks/delete"], groups=["admins"])
+        writer = alb.headers("alice", scopes=["tasks/read", "tasks/write"])
+        refused = client.delete("/tasks", headers=reader)
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == "missing scope: tasks/delete"
+        assert client.delete("/tasks", headers=deleter).status_code == 200
+        assert client.post("/tasks", headers=reader).status_code == 403
+        assert client.post("/tasks", headers=writer).status_code == 200
+        # `any_of` is about the guard's own names; the scopes around it are all required.
+        assert client.get("/either-and", headers=alb.headers(scopes=["a"])).status_code == 403
+        assert client.get("/either-and", headers=alb.headers(scopes=["a", "c"])).status_code == 200
+        # An anonymous request still gets None; a signed-in one needs the scopes.
+        assert client.get("/maybe-scoped").text == '"anonymous"'
+        assert client.get("/maybe-scoped", headers=alb.headers(scopes=["x"])).status_code == 403
+        assert client.get("/maybe-scoped", headers=reader).text == '"alice"'
+        schema = client.get("/openapi.json").json()["paths"]
+    assert {"ALB": ["tasks/delete"]} in schema["/tasks"]["delete"]["security"]
+
+
+def test_the_guards_are_coroutines_so_fastapi_runs_them_on_the_event_loop() -> None:
+    # A plain function would be run in FastAPI's thread pool: a thread hop per guarded request,
+    # and a guarded async route stalled while sync endpoints hold every thread of the pool.
+    for guard in (current_user, optional_user, require_scopes("a"), require_groups("a")):
+        assert inspect.iscoroutinefunction(guard), guard
+
+
+def test_a_guarded_async_route_answers_while_sync_routes_hold_the_whole_thread_pool(
+    alb: FakeALB, clock: Clock
+) -> None:
+    app = make_app(alb, clock)
+    entered, release = threading.Event(), threading.Event()
+
+    @app.get("/slow")
+    def slow() -> str:  # a sync endpoint: it runs in the thread pool and holds a thread
+        entered.set()
+        release.wait(timeout=10)
+        return "slow"
+
+    @app.get("/quick", dependencies=[Security(require_scopes("tasks/read"))])
+    async def quick(user: ALBUser = Security(current_user)) -> str:
+        return user.sub
+
+    async def one_thread() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+
+    headers = alb.headers("alice", scopes=["tasks/read"])
+    with TestClient(app) as client:
+        client.portal.call(one_thread)
+        with ThreadPoolExecutor(2) as pool:
+            held = pool.submit(client.get, "/slow", headers=headers)
+            assert entered.wait(timeout=10)
+            try:
+                # Bounded: with the guards in the pool, this would wait for `release`.
+                answer = pool.submit(client.get, "/quick", headers=headers).result(timeout=5)
+            finally:
+                release.set()
+            assert held.result(timeout=10).text == '"slow"'
+    assert answer.text == '"alice"'

@@ -49,7 +49,7 @@ class KeyServer:
 async def me(request: Request) -> JSONResponse:
     user = request.user
     return JSONResponse(
-        {"sub": user.sub, "scopes": sorted(request.auth.scopes), "groups": sorted(user.groups)}
+        {"sub": user.sub, "scopes": list(request.auth.scopes), "groups": sorted(user.groups)}
     )
 
 
@@ -87,7 +87,7 @@ def test_login_headers_verified_over_real_http(stack: tuple[FakeALB, KeyServer, 
         assert response.status_code == 200
         assert response.json() == {
             "sub": "alice",
-            "scopes": ["openid", "tasks/read"],
+            "scopes": ["authenticated", "openid", "tasks/read"],
             "groups": ["admins"],
         }
         assert client.get("/me").status_code == 401

@@ -37,7 +37,7 @@ async def whoami(request: Request) -> JSONResponse:
             "authenticated": user.is_authenticated,
             "type": type(user).__name__,
             "sub": getattr(user, "sub", None),
-            "scopes": sorted(request.auth.scopes),
+            "scopes": list(request.auth.scopes),
             "groups": sorted(getattr(user, "groups", ())),
             "verified": getattr(user, "access_token_verified", None),
         }
@@ -51,7 +51,7 @@ async def tasks(request: Request) -> PlainTextResponse:
 
 async def ws(websocket: WebSocket) -> None:
     await websocket.accept()
-    await websocket.send_json({"sub": websocket.user.sub, "scopes": sorted(websocket.auth.scopes)})
+    await websocket.send_json({"sub": websocket.user.sub, "scopes": list(websocket.auth.scopes)})
     await websocket.close()
 
 
@@ -92,15 +92,32 @@ def test_verified_user_is_where_starlette_looks(alb: FakeALB, client: TestClient
         "authenticated": True,
         "type": "ALBUser",
         "sub": "alice",
-        "scopes": ["openid", "tasks/read"],
+        # Starlette's "authenticated" (what `@requires("authenticated")` looks for), then the
+        # access token's scopes in order.
+        "scopes": ["authenticated", "openid", "tasks/read"],
         "groups": ["admins"],
         "verified": True,
     }
 
 
-def test_starlette_requires_works_unchanged(alb: FakeALB, client: TestClient) -> None:
-    assert client.get("/tasks", headers=alb.headers(scopes=["tasks/read"])).text == "tasks"
-    assert client.get("/tasks", headers=alb.headers(scopes=["openid"])).status_code == 403
+def test_starlette_requires_works_unchanged(alb: FakeALB, clock: Clock) -> None:
+    app = make_app(alb, clock, public_paths=["/open"])
+
+    @requires("authenticated")
+    async def signed_in(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.sub)
+
+    app.add_route("/signed-in", signed_in)
+    app.add_route("/open", signed_in)
+    with TestClient(app) as client:
+        assert client.get("/tasks", headers=alb.headers(scopes=["tasks/read"])).text == "tasks"
+        assert client.get("/tasks", headers=alb.headers(scopes=["openid"])).status_code == 403
+        # Starlette's own way to require a login: "authenticated" is in `request.auth.scopes`
+        # of every verified user (one without any scope too)...
+        assert client.get("/signed-in", headers=alb.headers("alice", scopes=[])).text == "alice"
+        # ...and never in an anonymous request's (Starlette's decorator answers 403).
+        assert client.get("/open").status_code == 403
+        assert client.get("/open", headers=alb.headers("bob")).text == "bob"
 
 
 def test_keys_are_fetched_once_for_many_requests(alb: FakeALB, client: TestClient) -> None:
@@ -277,7 +294,7 @@ def test_without_cognito_the_access_token_is_ignored(alb: FakeALB, clock: Clock)
         headers["x-amzn-oidc-accesstoken"] = "opaque-token-from-another-idp"
         body = client.get("/me", headers=headers).json()
     assert body["sub"] == "alice"
-    assert body["scopes"] == []
+    assert body["scopes"] == ["authenticated"]
     assert body["groups"] == []
     assert alb.requests == [alb.key_url()]  # the JWKS was never asked for
 
@@ -287,7 +304,7 @@ def test_insecure_decode_reads_scopes_but_says_so(alb: FakeALB, clock: Clock) ->
         make_app(alb, clock, cognito=None, insecure_decode_unverified_access_token=True)
     ) as client:
         body = client.get("/me", headers=alb.headers("alice", scopes=["tasks/read"])).json()
-        assert body["scopes"] == ["tasks/read"]
+        assert body["scopes"] == ["authenticated", "tasks/read"]
         assert body["verified"] is False
         other = alb.headers("alice")
         other["x-amzn-oidc-accesstoken"] = alb.access_token("mallory")
@@ -355,7 +372,7 @@ def test_async_custom_error_handler(alb: FakeALB, clock: Clock) -> None:
 
 def test_websocket_gets_the_user(alb: FakeALB, client: TestClient) -> None:
     with client.websocket_connect("/ws", headers=alb.headers("alice", scopes=["chat"])) as socket:
-        assert socket.receive_json() == {"sub": "alice", "scopes": ["chat"]}
+        assert socket.receive_json() == {"sub": "alice", "scopes": ["authenticated", "chat"]}
 
 
 def test_a_refused_websocket_handshake_gets_the_requests_refusal(client: TestClient) -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
+import pickle
+
 import pytest
 from starlette.authentication import BaseUser
 
-from alb_oidc import ALBUser
-from alb_oidc.user import Grants, verified_grants
+from alb_oidc import AccessTokenError, ALBUser, thaw_claims
+from alb_oidc.user import Grants, freeze_claims, verified_grants, verified_user
 
 
 def test_properties_from_cognito_style_claims() -> None:
@@ -49,11 +52,17 @@ def test_claims_are_read_only() -> None:
         user.access_claims["scope"] = "admin"  # type: ignore[index]
 
 
-def test_bad_scope_and_group_claims_are_ignored() -> None:
-    user = ALBUser({"sub": "s"}, {"scope": ["a"], "cognito:groups": "admins"})
-    assert user.scopes == frozenset()
-    assert user.groups == frozenset()
-    assert ALBUser({"sub": "s"}, {"cognito:groups": ["ok", 5]}).groups == {"ok"}
+def test_scope_and_group_claims_are_read_as_the_authenticator_reads_them() -> None:
+    # A user built by hand (in an app's tests) gets what a verified Cognito token would give:
+    # a list of scopes or a space-separated string of groups is read, not ignored...
+    user = ALBUser({"sub": "s"}, {"scope": ["a"], "cognito:groups": "admins staff"})
+    assert user.scopes == {"a"}
+    assert user.groups == {"admins", "staff"}
+    # ...and what the authenticator refuses is refused, not quietly trimmed to its strings.
+    with pytest.raises(AccessTokenError, match="`cognito:groups` is not a string or a list"):
+        ALBUser({"sub": "s"}, {"cognito:groups": ["ok", 5]})
+    with pytest.raises(AccessTokenError, match="`scope` is not a string or a list"):
+        ALBUser({"sub": "s"}, {"scope": {"a": True}})
 
 
 def test_explicit_scopes_and_groups_win() -> None:
@@ -101,6 +110,59 @@ def test_equality_and_repr_without_secrets() -> None:
     assert a == ALBUser({"sub": "s"}, {"scope": "a"})
     assert a != ALBUser({"sub": "t"}, {"scope": "a"})
     assert repr(a) == "ALBUser(sub='s', email=None, scopes=['a'], groups=[])"
+
+
+def test_users_differing_only_in_how_they_were_authenticated_are_not_equal() -> None:
+    claims, access = {"sub": "s"}, {"sub": "s", "scope": "a"}
+    verified = ALBUser(claims, access)
+    assert verified != ALBUser(claims, access, access_token_verified=False)
+    bearer = verified_user(freeze_claims(access), Grants.of(access, bearer=True))
+    login = verified_user(freeze_claims(access), Grants.of(access))
+    assert bearer != login
+    assert login == verified_user(freeze_claims(access), Grants.of(access))
+
+
+@pytest.mark.parametrize("bearer", [False, True])
+@pytest.mark.parametrize("verified", [False, True])
+def test_a_user_survives_pickling_and_stays_read_only(verified: bool, bearer: bool) -> None:
+    grants = Grants.of(ACCESS, groups=["extra"], verified=verified, bearer=bearer)
+    user = verified_user(freeze_claims(NESTED), grants)
+    copied = pickle.loads(pickle.dumps(user))  # noqa: S301 - our own bytes
+    assert copied == user
+    assert (copied.access_token_verified, copied.is_bearer) == (verified, bearer)
+    assert (copied.scopes, copied.groups, copied.sorted_scopes) == (
+        {"openid"},
+        {"extra"},
+        ("openid",),
+    )
+    assert copied.claims["address"]["lines"] == ("a",)
+    with pytest.raises(TypeError):
+        copied.claims["address"]["country"] = "XX"  # type: ignore[index]
+    plain = ALBUser({"sub": "s"})
+    assert pickle.loads(pickle.dumps(plain)).access_claims is None  # noqa: S301
+
+
+def test_thaw_claims_gives_a_plain_json_ready_copy() -> None:
+    user = ALBUser(NESTED, ACCESS)
+    plain = thaw_claims(user.claims)
+    assert plain == NESTED
+    assert json.loads(json.dumps(plain)) == NESTED  # the read-only claims do not encode
+    with pytest.raises(TypeError):
+        json.dumps(dict(user.claims))
+    plain["address"]["lines"].append("b")  # a copy: the user does not change
+    assert user.claims["address"]["lines"] == ("a",)
+    assert thaw_claims(user.access_claims or {}) == ACCESS
+    assert thaw_claims({"s": frozenset({"x"})}) == {"s": ["x"]}
+
+
+@pytest.mark.parametrize("method", ["has_scopes", "in_groups"])
+def test_names_passed_as_one_list_are_a_clear_type_error(method: str) -> None:
+    user = ALBUser({"sub": "s"}, scopes=["a"], groups=["a"])
+    check = getattr(user, method)
+    assert check("a")
+    for wrong in (["a"], ("a",), {"a"}, None):
+        with pytest.raises(TypeError, match=f"ALBUser.{method} takes names as separate str"):
+            check(wrong)
 
 
 NESTED = {

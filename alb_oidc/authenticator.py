@@ -9,6 +9,7 @@ that depends on the verified `sub`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from functools import partial
@@ -68,6 +69,8 @@ __all__ = [
     "check_header_values",
     "extract_auth_headers",
 ]
+
+logger = logging.getLogger("alb_oidc")
 
 #: An auth header longer than this is refused (the ALB's own limit on claims is far below it).
 MAX_HEADER_BYTES = 16 * 1024
@@ -259,6 +262,14 @@ class _TokenVerifier:
             )
 
 
+#: Logged when an authenticator trusts the ALB's logins without pinning their OAuth client.
+NO_CLIENT_PINNED = (
+    "ALBConfig.client_ids is empty and no access token is verified, so the login of any "
+    "listener rule of the configured ALBs is accepted, whatever IdP or app client it used: "
+    "set client_ids (ALB_OIDC_CLIENT_IDS) to this app's client id"
+)
+
+
 class ALBAuthenticator:
     """Verifies the ALB's headers (or a machine client's bearer token) and returns the user. One
     per app: it holds the key caches.
@@ -298,6 +309,10 @@ class ALBAuthenticator:
             return _TokenVerifier(policy, jwks, config, bearer=label == "bearer token")
 
         access = config.cognito or config.access_token
+        if access is None and not config.client_ids:
+            # Every listener rule of an ALB signs with the same `signer`: nothing else would
+            # tell this app's logins from those of another rule (another IdP, another client).
+            logger.warning("%s", NO_CLIENT_PINNED)
         self._access = None if access is None else verifier(access, "access token")
         self._bearer = None if config.bearer is None else verifier(config.bearer, "bearer token")
         #: The access token's JWKS source (Cognito's or the IdP's), or None.

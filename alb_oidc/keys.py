@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import inspect
+import ipaddress
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -735,12 +737,35 @@ class JWKSSource:
         # Plain http only from a loopback issuer to a loopback host, and a loopback host only
         # from a loopback issuer: a public issuer's document may not send the fetch to a local
         # service. (`check_fetch_url` allowed http for loopback hosts, in any letter case.)
-        if _is_loopback(urlsplit(jwks_uri).hostname) and not _is_loopback(
+        if _names_this_host(urlsplit(jwks_uri).hostname) and not _is_loopback(
             urlsplit(issuer).hostname
         ):
             raise FetchError("discovery document's jwks_uri names a loopback host")
         self._discovered = jwks_uri
         return jwks_uri
+
+
+def _names_this_host(host: str | None) -> bool:
+    """Whether a connection to `host` reaches this machine, in any of the spellings a resolver
+    takes: `localhost` and its subdomains, loopback and unspecified addresses (`0.0.0.0`,
+    `::`), IPv4-mapped ones (`::ffff:127.0.0.1`), and the short and numeric IPv4 forms
+    (`127.1`, `2130706433`, `0x7f.1`). A name that a DNS server resolves to 127.0.0.1 is not
+    caught: nothing is resolved here."""
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 class CognitoJWKS(JWKSSource):

@@ -11,6 +11,7 @@ import httpx2
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
@@ -46,11 +47,13 @@ _AUTHENTICATED = ("authenticated",)
 NEEDS_LOGOUT_URL = "__alb_oidc_needs_logout_url__"
 
 
-def _routes_needing_logout_url(app: object) -> list[str]:
-    """Paths of routes under `app` whose endpoint needs `logout_url`: Starlette and FastAPI
-    routers, mounts and the middleware between them are followed through their `app`,
-    `router` and `routes` attributes."""
-    found: list[str] = []
+def _routes_needing_logout_url(app: object) -> dict[str, frozenset[str] | None]:
+    """The paths of routes under `app` whose endpoint needs `logout_url`, each with the HTTP
+    methods its route answers (None: any). Starlette and FastAPI routers, mounts and the
+    middleware between them are followed through their `app`, `router` and `routes`
+    attributes; only routes and mounts add to the path (a middleware's `path`, such as
+    `SessionMiddleware`'s cookie path, is not a route's)."""
+    found: dict[str, frozenset[str] | None] = {}
     seen: set[int] = set()
     pending: list[tuple[str, object]] = [("", app)]
     while pending:
@@ -58,14 +61,21 @@ def _routes_needing_logout_url(app: object) -> list[str]:
         if node is None or id(node) in seen or len(seen) > 10_000:
             continue
         seen.add(id(node))
-        path = prefix + str(getattr(node, "path", ""))
-        if getattr(getattr(node, "endpoint", None), NEEDS_LOGOUT_URL, False):
-            found.append(path or "/")
+        path = prefix
+        if isinstance(node, BaseRoute):
+            path += str(getattr(node, "path", ""))
+            if getattr(getattr(node, "endpoint", None), NEEDS_LOGOUT_URL, False):
+                methods = getattr(node, "methods", None)
+                known = found.get(path or "/", frozenset())
+                if methods is None or known is None:
+                    found[path or "/"] = None
+                else:
+                    found[path or "/"] = known | frozenset(methods)
         routes = getattr(node, "routes", None)
         if isinstance(routes, list):
             pending.extend((path, route) for route in routes)
         pending.extend((path, getattr(node, name, None)) for name in ("app", "router"))
-    return sorted(found)
+    return dict(sorted(found.items()))
 
 
 def log_refusal(scope: Scope, exc: AuthError) -> None:
@@ -126,8 +136,9 @@ class ALBAuthMiddleware:
         self._startup_error: str | None = None
         paths = _routes_needing_logout_url(app)
         # Logging out needs no identity, and must work when the headers no longer verify (an
-        # expired data token, the key endpoint down): `logout_endpoint`'s paths are public.
-        self._logout_paths = frozenset(paths)
+        # expired data token, the key endpoint down): `logout_endpoint`'s routes are public
+        # (their paths, for the methods they answer).
+        self._logout_paths = paths
         if config.logout_url is None and paths:
             # Refuse at startup rather than fail when someone clicks "log out". Lifespan
             # startup is the only place an ASGI app can refuse to start; without lifespan
@@ -151,13 +162,13 @@ class ALBAuthMiddleware:
                 outcome = await outcome
             user: ALBUser | None = outcome  # type: ignore[assignment]  # a coroutine was awaited
         except AuthError as exc:
-            if not self._public(scope["path"]):
+            if not self._public(scope):
                 await self._refuse(scope, receive, send, exc)
                 return
             logger.debug("anonymous on public path (%s)", exc.code)
             user = None
         if user is None:
-            if not (self.config.optional or self._public(scope["path"])):
+            if not (self.config.optional or self._public(scope)):
                 missing = MissingTokenError("not authenticated by the load balancer")
                 await self._refuse(scope, receive, send, missing)
                 return
@@ -167,10 +178,16 @@ class ALBAuthMiddleware:
             scope["user"], scope["auth"] = user, credentials
         await self.app(scope, receive, send)
 
-    def _public(self, path: str) -> bool:
-        """Whether `path` is served without a verified user: `public_paths`, and the paths
-        `logout_endpoint` is routed at."""
-        return self.config.is_public(path) or path in self._logout_paths
+    def _public(self, scope: Scope) -> bool:
+        """Whether the request is served without a verified user: `public_paths`, and the
+        routes of `logout_endpoint` (their paths, with the methods they answer)."""
+        path = scope["path"]
+        if self.config.is_public(path):
+            return True
+        if path not in self._logout_paths:
+            return False
+        methods = self._logout_paths[path]
+        return scope["type"] == "http" and (methods is None or scope["method"] in methods)
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Lifespan (startup may fail on a configuration error, and warms up and closes the

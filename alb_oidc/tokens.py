@@ -696,6 +696,7 @@ def claim_at(claims: Mapping[str, Any], path: str, *, label: str = "access token
 
 
 _STR_ONLY = frozenset({str})
+_NO_NAME = frozenset({""})
 
 
 def names_at(claims: Mapping[str, Any], path: str | None, *, label: str) -> frozenset[str]:
@@ -710,7 +711,11 @@ def names_at(claims: Mapping[str, Any], path: str | None, *, label: str) -> froz
     if value is None:
         return frozenset()
     if type(value) is str:
-        return frozenset(value.split())
+        # RFC 6749 section 3.3 (and RFC 9068): names are separated by the space character
+        # alone. `split()` would also split at a no-break space, a tab or U+2028, turning one
+        # name an IdP let a user shape (`doc:42\u00a0admin`) into two (`admin`).
+        names = frozenset(value.split(" "))
+        return names - _NO_NAME if "" in names else names
     if isinstance(value, list | tuple) and _STR_ONLY.issuperset(map(type, value)):
         return frozenset(value)
     raise AccessTokenError(f"{label} `{path}` is not a string or a list of strings")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Coroutine
 from types import CoroutineType, MappingProxyType
 from typing import Any
@@ -21,6 +22,7 @@ from alb_oidc import (
 )
 from alb_oidc.authenticator import (
     MAX_HEADER_BYTES,
+    NO_CLIENT_PINNED,
     check_header_values,
     extract_auth_headers,
 )
@@ -271,3 +273,23 @@ def test_the_middleware_and_authenticate_give_the_same_answers(alb: FakeALB, clo
         clock.advance(0.5)
     # Bob with Alice's access token is refused; everything else gets its user.
     assert outcomes == ["alice", "bob", "alice", "identity_mismatch", "machine"] * 2
+
+
+def test_an_app_that_pins_no_client_is_warned_that_every_rule_of_the_alb_logs_in(
+    alb: FakeALB, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One ALB's listener rules (another host, another IdP or app client) share its `signer`:
+    # without client_ids and without a verified access token, their logins are all accepted.
+    other_rule = alb.data_token("mallory", header={"client": "another-rules-client"})
+    for config, warned in (
+        (alb.config(client_ids=[], cognito=False), True),
+        (alb.config(cognito=False), False),  # FakeALB pins its client
+        (alb.config(client_ids=[]), False),  # the Cognito access token's client is checked
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="alb_oidc"):
+            authenticator = ALBAuthenticator(config, http_client=alb.http_client())
+        assert (NO_CLIENT_PINNED in caplog.text) is warned
+        if warned:  # what the warning is about: another rule's login is let in
+            claims = anyio.run(authenticator.verify_data_token, other_rule)
+            assert claims["sub"] == "mallory"

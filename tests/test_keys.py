@@ -604,6 +604,15 @@ async def test_a_key_of_an_unsupported_kind_is_a_remembered_failure_not_a_500(
         "HTTP://127.0.0.1:9000/keys",  # the scheme in capitals: still http
         "https://localhost/keys",
         "https://[::1]:8443/keys",
+        # Other spellings of this machine that a resolver or a socket takes.
+        "https://0.0.0.0/keys",
+        "https://[::]/keys",
+        "https://[::ffff:127.0.0.1]/keys",
+        "https://127.1/keys",
+        "https://2130706433/keys",
+        "https://0x7f.1/keys",
+        "https://LOCALHOST./keys",
+        "https://idp.localhost/keys",
     ],
 )
 async def test_a_public_issuers_discovery_cannot_send_the_fetch_to_loopback(

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from alb_oidc import (
     ALBAuthMiddleware,
@@ -356,3 +357,45 @@ def test_a_cognito_domain_prefix_is_refused_with_the_full_name_to_give(domain: s
     # A loopback host (a local stand-in for Cognito) has no dot, and is not a prefix.
     local = cognito_logout_url("http://localhost:9000", "c", "http://localhost:8000/bye")
     assert local.startswith("http://localhost:9000/logout?")
+
+
+class CookiePathMiddleware:
+    """A middleware with a `path` attribute that is no route's, as Starlette's
+    `SessionMiddleware` keeps its cookie path."""
+
+    def __init__(self, app: ASGIApp, path: str = "/") -> None:
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def test_only_the_logout_route_is_public_whatever_middleware_sits_below(
+    alb: FakeALB, clock: Clock
+) -> None:
+    # SessionMiddleware keeps its cookie path in a `path` attribute. Read as a route prefix, it
+    # made `//logout` public (served anonymously by a catch-all route) and `/logout` refused.
+    app = FastAPI()
+    app.add_api_route("/logout", logout_endpoint, methods=["GET"])
+
+    @app.api_route("/{rest:path}", methods=["GET", "POST"])
+    async def catch_all(rest: str, request: Request) -> dict[str, str]:
+        return {"served": rest, "user": type(request.user).__name__}
+
+    app.add_middleware(CookiePathMiddleware)
+    app.add_middleware(
+        ALBAuthMiddleware,
+        config=alb.config(logout_url=LOGOUT),
+        http_client=alb.http_client(),
+        clock=clock,
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        assert client.get("/logout").status_code == 303
+        assert client.get("//logout").status_code == 401
+        # The route answers GET (and HEAD); another method at its path is the app's, and needs
+        # a login like any other request.
+        assert client.post("/logout").status_code == 401
+        assert client.post("/logout", headers=alb.headers("alice")).json() == {
+            "served": "logout",
+            "user": "ALBUser",
+        }

@@ -152,6 +152,21 @@ def test_scopes_of_another_type_are_refused(alb: FakeALB, clock: Clock) -> None:
         authenticate(make(alb, idp, clock), login(alb, token))
 
 
+@pytest.mark.parametrize("separator", ["\u00a0", "\t", "\u2028", "\u3000", "\x1f", "\n"])
+def test_scopes_are_separated_by_the_space_character_alone(
+    alb: FakeALB, clock: Clock, separator: str
+) -> None:
+    # RFC 6749 section 3.3: one name an IdP let somebody shape must not become two.
+    idp = FakeIdP(scopes_claim="scp", groups_claim="groups", clock=clock)
+    shaped = f"doc:42{separator}admin"
+    token = idp.access_token("alice", claims={"scp": f" read  {shaped} ", "groups": shaped})
+    user = authenticate(make(alb, idp, clock), login(alb, token))
+    assert user.scopes == {"read", shaped}
+    assert user.groups == {shaped}
+    assert not user.has_scopes("admin")
+    assert not user.in_groups("admin")
+
+
 def test_the_subject_claim_binds_the_access_token_to_the_user(
     alb: FakeALB, okta: FakeIdP, clock: Clock
 ) -> None:

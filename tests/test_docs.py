@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import json
 import os
 import re
 import sys
@@ -228,7 +229,7 @@ def test_each_environment_variable_sets_the_field_the_table_names() -> None:
     assert ALBConfig.from_env(base).cognito.client_ids == ("base-client",)
 
 
-def test_the_configuration_examples(env_alb: FakeALB) -> None:
+def test_the_configuration_examples(env_alb: FakeALB, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace = run("configuration.md", 0)
     config = namespace["config"]
     assert config.logout_url == COGNITO_LOGOUT
@@ -243,10 +244,14 @@ def test_the_configuration_examples(env_alb: FakeALB) -> None:
     assert okta.access_token.discovery_url == (
         "https://acme.okta.com/oauth2/default/.well-known/openid-configuration"
     )
-    assert run("configuration.md", 3, namespace)["config"].public_paths == ("/health",)
+    assert run("configuration.md", 3, namespace)["config"].alb_arns == (env_alb.alb_arn,)
+    # The variable its comment shows, as `alb-oidc dev` and the CloudFormation outputs set it.
+    monkeypatch.setenv("ALB_OIDC_PUBLIC_PATHS", "/health,/bye,/static/*")
     public = run("configuration.md", 4, namespace)["config"]
     assert public.alb_arns == (env_alb.alb_arn,)
-    assert public.public_paths == ("/health", "/static/*")
+    assert public.public_paths == ("/health", "/bye", "/static/*")
+    # What the text says of an override: it replaces the variable's list.
+    assert ALBConfig.from_env(public_paths=["/health"]).public_paths == ("/health",)
     namespace.update(app=FastAPI(), ALBAuthMiddleware=ALBAuthMiddleware)
     run("configuration.md", 5, namespace)
     (middleware,) = namespace["app"].user_middleware
@@ -416,3 +421,24 @@ def test_the_machine_clients_example_serves_people_and_machines(
         # A person's own access token sent as a bearer token names no allowed client either.
         script = {"authorization": f"Bearer {idp.access_token('alice', scopes=['reports:read'])}"}
         assert test.get("/reports", headers=script).status_code == 401
+
+
+#: AWS, "Action types for listener rules": each rule must include exactly one of the routing
+#: actions forward, redirect or fixed-response, and it must be the last action performed.
+ROUTING_ACTIONS = {"forward", "redirect", "fixed-response"}
+
+
+def test_every_json_block_parses_and_every_rules_actions_end_in_one_routing_action() -> None:
+    rules = 0
+    for page in sorted(DOCS.rglob("*.md")):
+        name = page.relative_to(DOCS).as_posix()
+        for block in re.findall(r"```json\n(.*?)```", page.read_text(), flags=re.DOTALL):
+            value = json.loads(block)
+            if isinstance(value, dict) and "Type" in value:
+                pytest.fail(f"{name}: a lone action is not a rule's actions (a list): {block}")
+            if isinstance(value, list) and value and all("Type" in item for item in value):
+                rules += 1
+                types = [item["Type"] for item in sorted(value, key=lambda item: item["Order"])]
+                assert types[-1] in ROUTING_ACTIONS, name
+                assert len(ROUTING_ACTIONS.intersection(types)) == 1, name
+    assert rules >= 6  # Cognito and the five other IdPs

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import dataclasses
 import getpass
 import json
@@ -32,7 +34,7 @@ from .config import (
     OIDCAccessTokenConfig,
     check_public_path,
 )
-from .errors import ALBOIDCError, AuthError, ConfigurationError
+from .errors import ALBOIDCError, AuthError, ConfigurationError, MalformedTokenError
 from .tokens import parse_data_token
 
 if TYPE_CHECKING:
@@ -42,8 +44,33 @@ if TYPE_CHECKING:
 DEV_CLIENT_SECRET_ENV = "ALB_OIDC_DEV_CLIENT_SECRET"  # noqa: S105 - a variable name
 
 
+class _UsageError(Exception):
+    """The command line asks for something that cannot be done (exit status 2)."""
+
+
 def _read_token(value: str) -> str:
-    return (sys.stdin.read() if value == "-" else value).strip()
+    token = (sys.stdin.read() if value == "-" else value).strip()
+    if not token:
+        raise _UsageError("no token on standard input" if value == "-" else "the token is empty")
+    return token
+
+
+def _explain(token: str, exc: MalformedTokenError) -> MalformedTokenError:
+    """`exc`, or a clearer one when `token` is a standard JWT rather than an ALB data token."""
+    segments = token.split(".")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4)))
+    except (ValueError, binascii.Error):
+        return exc
+    if len(segments) != 3 or not isinstance(header, dict) or "alg" not in header:
+        return exc
+    if header["alg"] == "ES256" and "signer" in header:
+        return exc  # shaped like a data token: the original reason is the useful one
+    return MalformedTokenError(
+        "this is a JWT but not an x-amzn-oidc-data token (its header has "
+        f"{'no signer' if 'signer' not in header else 'an alg other than ES256'}): it looks "
+        "like an access token or an ID token; give the x-amzn-oidc-data header's value"
+    )
 
 
 def _print(document: dict[str, Any]) -> None:
@@ -51,7 +78,11 @@ def _print(document: dict[str, Any]) -> None:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    token = parse_data_token(_read_token(args.token))
+    raw = _read_token(args.token)
+    try:
+        token = parse_data_token(raw)
+    except MalformedTokenError as exc:
+        raise _explain(raw, exc) from exc
     print("UNVERIFIED: structure only; the signature and signer were not checked.", file=sys.stderr)
     _print({"header": dict(token.header), "claims": dict(token.claims)})
     return 0
@@ -66,7 +97,11 @@ async def _verify_async(token: str) -> dict[str, Any]:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    claims = asyncio.run(_verify_async(_read_token(args.token)))
+    raw = _read_token(args.token)
+    try:
+        claims = asyncio.run(_verify_async(raw))
+    except MalformedTokenError as exc:
+        raise _explain(raw, exc) from exc
     print("VERIFIED", file=sys.stderr)
     _print(claims)
     return 0
@@ -86,17 +121,29 @@ def _port(value: str) -> int:
     return port
 
 
+def _seconds(value: str) -> float:
+    """A positive, finite number of seconds for argparse, else a usage error (exit 2)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {value}")
+    return seconds
+
+
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="emulator address (default loopback)")
     parser.add_argument("--port", type=_port, default=8000, help="emulator port (default 8000)")
     parser.add_argument("--users", help="TOML or JSON users file for the built-in IdP")
     parser.add_argument(
-        "--key-file", help="keep the emulator's signing key in this PEM file (default: per run)"
+        "--key-file",
+        help="keep the emulator's and the built-in IdP's signing keys in this PEM file "
+        "(default: new keys each run)",
     )
     parser.add_argument(
         "--provider",
         choices=["cognito", "okta"],
-        default="cognito",
         help="shape the built-in IdP's access tokens like Cognito's (default) or Okta's",
     )
 
@@ -138,18 +185,20 @@ def _idp_port(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace, **kwargs: Any) -> DevStack:
-    from .dev.signer import DevSigner  # noqa: PLC0415 - the dev tools load only when asked for
+    from .dev.signer import DevKeys  # noqa: PLC0415 - the dev tools load only when asked for
     from .dev.stack import DevStack  # noqa: PLC0415
     from .dev.users import load_users  # noqa: PLC0415
 
     built_in_idp = not getattr(args, "issuer", None)
     _warn_if_exposed(args.host, demo_users=built_in_idp and args.users is None)
+    keys = DevKeys.from_file(args.key_file) if args.key_file else None
     return DevStack(
         host=args.host,
         port=args.port,
         users=load_users(args.users) if args.users else None,
-        signer=DevSigner.from_file(args.key_file) if args.key_file else None,
-        provider=args.provider,
+        signer=keys.signer if keys else None,
+        idp_key=keys.idp_key if keys else None,
+        provider=args.provider or "cognito",
         **kwargs,
     )
 
@@ -239,6 +288,7 @@ def _dev(args: argparse.Namespace) -> int:
         "on_unauthenticated": args.on_unauthenticated,
         "session_cookie": args.session_cookie,
         "session_timeout": args.session_timeout,
+        "timeout": args.timeout,
     }
     own_idp_options = [
         f"--{name.replace('_', '-')}"
@@ -250,6 +300,21 @@ def _dev(args: argparse.Namespace) -> int:
         )
         if getattr(args, name)
     ]
+    built_in_idp_options = [
+        option
+        for option, given in (
+            ("--users", args.users is not None),
+            ("--idp-port", args.idp_port is not None),
+            ("--provider", args.provider is not None),
+        )
+        if given
+    ]
+    if built_in_idp_options and args.issuer:
+        raise ConfigurationError(
+            f"{', '.join(built_in_idp_options)} "
+            f"{'applies' if len(built_in_idp_options) == 1 else 'apply'} to the built-in dev "
+            "IdP, which --issuer replaces: leave them out (your IdP has its own users)"
+        )
     if own_idp_options and not args.issuer:
         raise ConfigurationError(
             f"{', '.join(own_idp_options)} {'applies' if len(own_idp_options) == 1 else 'apply'} "
@@ -385,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify a data token using the ALB_OIDC_* environment variables",
         description="Verify a data token in full with the settings ALBConfig.from_env() reads "
         "(at least ALB_OIDC_ALB_ARNS). Exit status: 0 verified, 1 refused, 2 bad usage or "
-        "configuration.",
+        "configuration, 3 unavailable (the key could not be fetched: try again later).",
     )
     verify.add_argument("token", help="the x-amzn-oidc-data value, or - for standard input")
     verify.set_defaults(run=_verify)
@@ -422,6 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the rule's SessionCookieName (shards are NAME-0, NAME-1, ...)",
     )
     dev.add_argument("--session-timeout", type=int, default=604_800, help="seconds (max 7 days)")
+    dev.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for your app (to connect, and for each read of its answer) and "
+        "for the IdP; then 504, or the response is cut short (default 60, an ALB's idle timeout)",
+    )
     dev.add_argument(
         "--public",
         action="append",
@@ -486,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except ConfigurationError as exc:
         print(f"alb-oidc: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except _UsageError as exc:
+        print(f"alb-oidc: {exc}", file=sys.stderr)
         return 2
     except AuthError as exc:
         if exc.status_code == 503:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from alb_oidc import ALBAuthenticator, ALBConfig
+from alb_oidc.dev.serving import bind
 from alb_oidc.dev.serving import serving as serve
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import DevUser
@@ -37,6 +38,14 @@ def authenticate(config: ALBConfig, headers: dict[str, str]) -> Any:
             await authenticator.aclose()
 
     return asyncio.run(run())
+
+
+def free_port() -> int:
+    """A port nothing listens on just now (bound, read, released)."""
+    sock = bind()
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 def require(available: bool, component: str) -> None:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from alb_oidc.cli import EXIT_BROKEN_PIPE, main
-from alb_oidc.testing import FakeALB
+from alb_oidc.testing import FakeALB, FakeIdP
 
 
 def test_decode_prints_header_and_claims_marked_unverified(
@@ -247,3 +247,42 @@ def test_hash_password_from_a_windows_line_drops_the_carriage_return(
     assert main(["hash-password", "--stdin"]) == 0
     hashed = capsys.readouterr().out.strip()
     assert verify_password("secret", hashed)
+
+
+def test_verify_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "3 unavailable (the key could not be fetched: try again later)" in help_text
+
+
+@pytest.mark.parametrize("command", ["decode", "verify"])
+def test_an_access_token_is_named_for_what_it_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.setenv("ALB_OIDC_ALB_ARNS", FakeALB().alb_arn)
+    access_token = FakeIdP().access_token("alice")  # RS256, as Cognito's: no `signer`
+    assert main([command, access_token]) == 1
+    err = capsys.readouterr().err
+    assert "refused (malformed_token)" in err
+    assert "looks like an access token or an ID token" in err
+    assert "64 bytes" not in err
+
+
+def test_a_data_token_that_is_malformed_keeps_its_own_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    header, payload, _ = FakeALB().data_token("alice").split(".")
+    assert main(["decode", f"{header}.{payload}.AAAA"]) == 1
+    err = capsys.readouterr().err
+    assert "signature" in err
+    assert "access token" not in err
+
+
+@pytest.mark.parametrize("command", ["decode", "verify"])
+def test_nothing_on_standard_input_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main([command, "-"]) == 2
+    assert capsys.readouterr().err == "alb-oidc: no token on standard input\n"

@@ -26,16 +26,9 @@ from alb_oidc.dev.serving import bind, is_loopback
 from alb_oidc.dev.stack import DevStack
 from alb_oidc.dev.users import verify_password
 
-from .servers import dev_stack, echo_app, login, require, serve
+from .servers import dev_stack, echo_app, free_port, login, require, serve
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    sock = bind()
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @contextmanager
@@ -249,6 +242,11 @@ def test_hash_password_from_stdin(
         ([*DEV, "--port", "-1"], "argument --port: a port is 0 (any free one) to 65535: -1"),
         ([*DEV, "--idp-port", "65536"], "argument --idp-port: a port is 0 (any free one) to 65535"),
         ([*DEV, "--port", "http"], "argument --port: not a port number: 'http'"),
+        ([*DEV, "--timeout", "0"], "argument --timeout: must be a positive number of seconds: 0"),
+        ([*DEV, "--timeout", "-5"], "argument --timeout: must be a positive number of seconds"),
+        ([*DEV, "--timeout", "inf"], "argument --timeout: must be a positive number of seconds"),
+        ([*DEV, "--timeout", "nan"], "argument --timeout: must be a positive number of seconds"),
+        ([*DEV, "--timeout", "soon"], "argument --timeout: not a number of seconds: 'soon'"),
     ],
 )
 def test_ports_out_of_range_are_usage_errors(
@@ -461,3 +459,59 @@ def test_a_privileged_or_taken_port_names_the_port(monkeypatch: pytest.MonkeyPat
         ConfigurationError, match=r"Permission denied \(choose another with --port\)"
     ):
         DevStack(port=80, upstream="http://127.0.0.1:8080")
+
+
+def started_by_main(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> DevStack:
+    """The stack `main(args)` builds, stopped instead of served."""
+    built: list[DevStack] = []
+
+    def record(stack: DevStack, banner: object) -> int:
+        stack.stop()
+        built.append(stack)
+        return 0
+
+    monkeypatch.setattr("alb_oidc.cli._serve_until_signal", record)
+    assert main(args) == 0
+    return built[0]
+
+
+def test_the_timeout_option_sets_how_long_the_emulator_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = started_by_main(monkeypatch, [*DEV, "--port", "0"])
+    assert default.emulator.settings.timeout == 60
+    chosen = started_by_main(monkeypatch, [*DEV, "--port", "0", "--timeout", "2.5"])
+    assert chosen.emulator.settings.timeout == 2.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--users", "users.toml"], "--users applies to the built-in dev IdP"),
+        (["--idp-port", "9001"], "--idp-port applies to the built-in dev IdP"),
+        (["--provider", "okta"], "--provider applies to the built-in dev IdP"),
+        (["--provider", "cognito", "--idp-port", "0"], "--idp-port, --provider apply to"),
+    ],
+)
+def test_built_in_idp_options_with_an_issuer_are_usage_errors(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    # They were silently ignored: the IdP at --issuer has its own users, port and tokens.
+    monkeypatch.setattr("alb_oidc.cli._serve_until_signal", lambda stack, _: stack.stop() or 0)
+    assert main([*DEV, *OWN_IDP, *args, "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_the_key_file_keeps_both_keys_across_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    args = [*DEV, "--port", "0", "--key-file", str(tmp_path / "keys.pem")]
+    first, again = (started_by_main(monkeypatch, args) for _ in "ab")
+    assert first.idp is not None
+    assert again.idp is not None
+    assert (again.emulator.signer.kid, again.idp.kid) == (first.emulator.signer.kid, first.idp.kid)

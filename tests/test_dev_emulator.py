@@ -73,7 +73,7 @@ def test_an_anonymous_request_is_redirected_to_the_idp(stack: DevStack) -> None:
     assert query["scope"] == "openid tasks/read tasks/write"
     assert len(query["state"]) >= 32
     assert len(query["nonce"]) >= 32
-    assert "ALBOIDCDevLogin-0=" in response.headers["set-cookie"]
+    assert f"ALBOIDCDevLogin-{urlsplit(stack.url).port}-0=" in response.headers["set-cookie"]
 
 
 def test_after_login_the_app_gets_verifiable_alb_headers(
@@ -251,7 +251,12 @@ def test_a_smaller_session_expires_the_shards_it_no_longer_uses(users: list[DevU
 
 
 def login_cookies(http: httpx2.Client) -> set[str]:
-    return {cookie.name for cookie in http.cookies.jar if cookie.name.startswith("ALBOIDCDevLogin")}
+    """The login cookies' shards: `-0`, `-1`, ... (the emulator's port dropped from the name)."""
+    return {
+        "ALBOIDCDevLogin-" + cookie.name.rpartition("-")[2]
+        for cookie in http.cookies.jar
+        if cookie.name.startswith("ALBOIDCDevLogin")
+    }
 
 
 def test_a_return_address_too_long_for_the_login_cookie_is_a_414(stack: DevStack) -> None:
@@ -359,6 +364,27 @@ def test_websockets_are_refused_not_passed_through(stack: DevStack) -> None:
     assert closed.value.code == 1008
 
 
+@pytest.mark.parametrize("path", ["/ws", "/health"])
+def test_under_uvicorn_a_websocket_is_refused_with_403_on_public_paths_too(
+    stack: DevStack, path: str
+) -> None:
+    parts = urlsplit(stack.url)
+    upgrade = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(upgrade) + "\r\n\r\n").encode("ascii"))
+        response = HTTPResponse(sock)
+        response.begin()
+    # Closed before it was accepted: the server answers 403 and no connection is made.
+    assert response.status == 403
+
+
 def test_explicit_endpoints_skip_discovery(stack: DevStack) -> None:
     issuer = stack.idp.issuer  # type: ignore[union-attr]
     settings = EmulatorSettings(
@@ -393,6 +419,10 @@ def test_an_unreachable_idp_is_a_502_page() -> None:
         ({"session_cookie": "bad name"}, "session_cookie"),
         ({"session_timeout": 0}, "session_timeout"),
         ({"session_timeout": 604_801}, "session_timeout"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"timeout": -1}, "timeout must be a positive number"),
+        ({"timeout": float("inf")}, "timeout must be a positive number"),
+        ({"timeout": float("nan")}, "timeout must be a positive number"),
     ],
 )
 def test_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
@@ -689,3 +719,47 @@ def test_resign_per_request_false_reuses_the_sessions_token(users: list[DevUser]
         login(http, f"{stack.url}/", "alice", "alice")
         tokens = {echoed(http.get(f"{stack.url}/x"))["headers"]["x-amzn-oidc-data"] for _ in "ab"}
     assert len(tokens) == 1
+
+
+def test_an_authorization_endpoint_with_a_query_keeps_it() -> None:
+    # Azure AD B2C names the user flow in the endpoint's query; RFC 6749 (3.1): keep it.
+    settings = offline(
+        authorization_endpoint="https://b2c.example/tenant/oauth2/v2.0/authorize?p=B2C_1_signin",
+        token_endpoint="https://b2c.example/tenant/oauth2/v2.0/token?p=B2C_1_signin",
+        userinfo_endpoint="https://b2c.example/userinfo",
+    )
+    with TestClient(ALBEmulator(settings), follow_redirects=False) as client:
+        location = urlsplit(client.get("/x").headers["location"])
+    assert location.path == "/tenant/oauth2/v2.0/authorize"
+    query = parse_qs(location.query)
+    assert query["p"] == ["B2C_1_signin"]
+    parameters = ["p", "client_id", "redirect_uri", "response_type", "scope", "state", "nonce"]
+    assert sorted(query) == sorted(parameters)
+
+
+def form_of(http: httpx2.Client, url: str) -> str:
+    """Open `url` through an emulator up to the IdP's login form; the form's address."""
+    page = http.get(url)
+    match = _FORM_ACTION.search(page.text)
+    assert match, page.text
+    return str(page.url.join(unescape(match[1])))
+
+
+def test_two_emulators_on_one_machine_keep_their_logins_apart(users: list[DevUser]) -> None:
+    # Cookies are scoped by host, not port: both run on 127.0.0.1. Each has its own session
+    # cookie name (--session-cookie); the login and IdP cookies carry the port.
+    with (
+        dev_stack(users=users) as first,
+        dev_stack(users=users, session_cookie="SecondAppSession") as second,
+        httpx2.Client(follow_redirects=True, timeout=10) as http,
+    ):
+        first_form = form_of(http, f"{first.url}/one")
+        second_form = form_of(http, f"{second.url}/two")  # two logins pending at once
+        credentials = {"username": "alice", "password": "alice"}
+        assert echoed(http.post(first_form, data=credentials))["path"] == "/one"
+        assert echoed(http.post(second_form, data=credentials))["path"] == "/two"
+        assert echoed(http.get(f"{first.url}/x"))["path"] == "/x"
+        # Without its session, the first emulator's login is answered by its IdP's session.
+        for name in [name for name in http.cookies if name.startswith("AWSELBAuthSession")]:
+            del http.cookies[name]
+        assert echoed(http.get(f"{first.url}/y"))["path"] == "/y"

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from alb_oidc import CognitoConfig, ConfigurationError
@@ -285,3 +286,27 @@ def test_requested_scopes_the_user_lacks_are_not_granted(clock: Clock) -> None:
 def test_issuer_must_be_a_url_without_trailing_slash(users: list[DevUser]) -> None:
     with pytest.raises(ConfigurationError, match="issuer"):
         DevIdP(f"{ISSUER}/", users, [CLIENT])
+
+
+def test_a_given_key_keeps_the_kid_and_the_jwks(users: list[DevUser]) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    first, again = (DevIdP(ISSUER, users, [CLIENT], key=key) for _ in "ab")
+    assert first.kid == again.kid != DevIdP(ISSUER, users, [CLIENT]).kid
+    with TestClient(first) as one, TestClient(again) as two:
+        assert one.get("/.well-known/jwks.json").json() == two.get("/.well-known/jwks.json").json()
+
+
+def test_the_idp_session_cookie_is_named_with_the_port(client: TestClient) -> None:
+    # Cookies are scoped by host, not port: two dev IdPs on one machine must not share one.
+    signed_in = sign_in(client, "alice", "alice")
+    assert signed_in.headers["set-cookie"].startswith("ALBOIDCDevIdP-9000-0=")
+    assert client.get("/oauth2/authorize", params=AUTHORIZE).status_code == 302
+
+
+def test_a_redirect_uri_with_a_query_keeps_it(users: list[DevUser], clock: Clock) -> None:
+    callback = f"{CALLBACK}?tenant=t1"
+    idp = DevIdP(ISSUER, users, [DevClient("app", "secret", [callback])], clock=clock)
+    with TestClient(idp, base_url=ISSUER, follow_redirects=False) as client:
+        response = sign_in(client, "alice", "alice", redirect_uri=callback)
+    location = urlsplit(response.headers["location"])
+    assert set(parse_qs(location.query)) == {"tenant", "code", "state"}

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from alb_oidc import ALBConfig, ConfigurationError
-from alb_oidc.dev.signer import DEV_SIGNER_ARN, DevSigner
+from alb_oidc.dev.signer import DEV_SIGNER_ARN, DevKeys, DevSigner
 from alb_oidc.keys import load_alb_public_key
 from alb_oidc.tokens import check_data_token, parse_data_token, verify_data_signature
 
@@ -78,3 +78,50 @@ def test_bad_key_files_are_configuration_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigurationError, match="P-256"):
         DevSigner.from_file(p384)
+
+
+def public_numbers(key: rsa.RSAPrivateKey) -> rsa.RSAPublicNumbers:
+    return key.public_key().public_numbers()
+
+
+def test_the_key_file_keeps_the_idps_key_too(tmp_path: Path) -> None:
+    path = tmp_path / "dev-keys.pem"
+    first = DevKeys.from_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes().count(b"-----BEGIN PRIVATE KEY-----") == 2
+    again = DevKeys.from_file(path)
+    assert again.signer.kid == first.signer.kid == DevSigner.from_file(path).kid
+    assert public_numbers(again.idp_key) == public_numbers(first.idp_key)
+    assert public_numbers(DevKeys.from_file(tmp_path / "other.pem").idp_key) != (
+        public_numbers(first.idp_key)
+    )
+
+
+def test_a_key_file_with_only_the_emulators_key_gets_the_idps_added(tmp_path: Path) -> None:
+    path = tmp_path / "old.pem"
+    signer = DevSigner()
+    path.write_bytes(
+        signer.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    first = DevKeys.from_file(path)
+    assert first.signer.kid == signer.kid
+    again = DevKeys.from_file(path)
+    assert again.signer.kid == signer.kid
+    assert public_numbers(again.idp_key) == public_numbers(first.idp_key)
+
+
+def test_a_key_file_without_an_ec_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rsa.pem"
+    path.write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(ConfigurationError, match="does not hold an EC private key"):
+        DevKeys.from_file(path)

@@ -137,3 +137,41 @@ def test_bad_users_files_say_what_is_wrong(tmp_path: Path, content: str, message
 def test_a_missing_users_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_users(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        (
+            "born = 1990-01-01",
+            r"user 'carol': claim 'born' is a date, not a JSON value; "
+            r'write it as a string: "1990-01-01"',
+        ),
+        (
+            "seen = 2024-05-01T10:00:00Z",
+            r"claim 'seen' is a datetime.*\"2024-05-01T10:00:00\+00:00\"",
+        ),
+        ("at = 07:30:00", r"claim 'at' is a time"),
+        ("address = { moved = 2020-02-02 }", r"claim 'address'\['moved'\] is a date"),
+        ("history = [1, 1999-12-31]", r"claim 'history'\[1\] is a date"),
+        ("score = nan", r"claim 'score' is nan, which JSON cannot hold"),
+        ("score = inf", r"claim 'score' is inf"),
+    ],
+)
+def test_claims_that_are_not_json_are_refused_naming_the_user_and_the_claim(
+    tmp_path: Path, claims: str, message: str
+) -> None:
+    # Userinfo answers JSON: such a claim made every login of the user fail with a 500.
+    path = tmp_path / "users.toml"
+    path.write_text(
+        f'[[users]]\nusername = "carol"\npassword_hash = "scrypt$x"\nclaims = {{ {claims} }}\n'
+    )
+    with pytest.raises(ConfigurationError, match=message) as refused:
+        load_users(path)
+    assert str(refused.value).startswith(f"{path}: user 'carol': claim ")
+
+
+def test_json_claims_of_every_kind_are_kept() -> None:
+    claims = {"n": 1, "f": 1.5, "ok": True, "none": None, "list": ["a", 2], "map": {"k": [{}]}}
+    user = DevUser("dana", hash_password("pw"), claims=claims)
+    assert json.loads(json.dumps(user.userinfo()))["map"] == {"k": [{}]}

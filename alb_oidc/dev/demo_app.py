@@ -33,8 +33,8 @@ from ..user import ALBUser
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
 
-#: Paths outside the authenticate rule: `/bye` must be, or logging out logs straight back in.
 PUBLIC_PATHS = ("/health", "/bye")
+"""Paths outside the authenticate rule: `/bye` must be, or logging out logs straight back in."""
 
 _PAGE = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"

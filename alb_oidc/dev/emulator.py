@@ -16,13 +16,13 @@ development tool, not an ALB.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 import httpx2
 from cachetools import TTLCache
@@ -34,7 +34,7 @@ from ..config import _COOKIE_NAME, DEFAULT_SESSION_COOKIE, ALBConfig, _split_url
 from ..errors import ConfigurationError
 from .oidc import IdPError, OIDCClient
 from .pages import message_page
-from .paths import RequestTarget, parse_target
+from .paths import RequestTarget, parse_target, with_query
 from .proxy import forward
 from .sessions import MAX_SHARDS, CookieTooLargeError, SealedCookie, cookie_header, expire_header
 from .signer import DEV_SIGNER_ARN, DevSigner
@@ -62,6 +62,9 @@ class EmulatorSettings:
     An ALB signs a new `x-amzn-oidc-data` for every request, valid `data_token_lifetime` seconds
     from then (captured ALB tokens: `exp` is the request time + 120 s), and so does the emulator.
     `resign_per_request=False` reuses one token per session for half its lifetime instead.
+
+    `timeout` is how many seconds the emulator waits for the upstream (to connect, and for each
+    read of its answer) and for the IdP; 60 by default, like an ALB's idle timeout.
     """
 
     upstream: str
@@ -79,7 +82,10 @@ class EmulatorSettings:
     extra_params: Mapping[str, str] = field(default_factory=dict)
     data_token_lifetime: int = 120
     resign_per_request: bool = True
-    timeout: float = 30.0
+    # An ALB waits for its target as long as its idle timeout, which is 60 s unless changed (ALB
+    # guide, "Edit attributes for your Application Load Balancer": "By default, ELB sets the idle
+    # timeout value for your load balancer to 60 seconds").
+    timeout: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("upstream", "issuer"):
@@ -107,11 +113,20 @@ class EmulatorSettings:
             )
         if not 1 <= self.session_timeout <= 604_800:
             raise ConfigurationError("session_timeout must be 1 to 604800 seconds (7 days)")
+        if not isinstance(self.timeout, int | float) or not 0 < self.timeout < math.inf:
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds: {self.timeout!r}"
+            )
         object.__setattr__(self, "public_paths", public_paths_of(self.public_paths))
 
 
 class ALBEmulator:
     """The emulator as an ASGI app. `signer` defaults to a new key per instance.
+
+    Sessions are bound to the issuer and client id they were made with, and to `idp_kid` when
+    given (the key id the IdP signs access tokens with, if known: `DevStack` passes the built-in
+    IdP's): a session cookie from a run with another IdP, client or IdP key counts as no session,
+    since the app would refuse its access token.
 
     Serve it with the server's own `Date` and `Server` headers off (`DevStack` does; uvicorn:
     `--no-date-header --no-server-header`): a proxy passes the target's on and adds none.
@@ -124,9 +139,11 @@ class ALBEmulator:
         signer: DevSigner | None = None,
         http_client: httpx2.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        idp_kid: str | None = None,
     ) -> None:
         self.settings = settings
         self.signer = signer or DevSigner()
+        self._binding = [settings.issuer, settings.client_id, idp_kid]
         self.clock = clock
         self._client = http_client
         # Between lifespan startup and shutdown: requests share one client on one event loop.
@@ -269,6 +286,10 @@ class ALBEmulator:
         if session is None or session.get("access_exp", 0) <= self.clock():
             # Expired IdP tokens: the ALB would refresh; the emulator logs in again instead.
             return None
+        if session.get("binding") != self._binding:
+            # From a run with another IdP, client or IdP key (the key file kept the cookie key):
+            # the app would refuse its access token, so it is no session.
+            return None
         return session
 
     def _identity(self, session: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
@@ -321,7 +342,7 @@ class ALBEmulator:
             "exp": int(self.clock()) + _LOGIN_LIFETIME,
         }
         try:
-            shards = self._cookies.seal(_LOGIN_COOKIE, pending)
+            shards = self._cookies.seal(_login_cookie(request), pending)
         except CookieTooLargeError:
             # The address to come back to lives in the login cookie, at most four shards. An
             # ALB bounds it too (request lines over 16 KB are refused). A 414 says what is
@@ -334,7 +355,7 @@ class ALBEmulator:
                 link="/",
             )
         response = RedirectResponse(
-            f"{endpoints['authorization_endpoint']}?{urlencode(query)}", status_code=302
+            with_query(endpoints["authorization_endpoint"], query), status_code=302
         )
         secure = _secure(request)
         for name, value in shards:
@@ -342,7 +363,7 @@ class ALBEmulator:
                 cookie_header(name, value, max_age=_LOGIN_LIFETIME, secure=secure)
             )
         # A shard left from a longer pending login would be read as part of this one.
-        _expire(response, request, _LOGIN_COOKIE, first=len(shards), secure=secure)
+        _expire(response, request, _login_cookie(request), first=len(shards), secure=secure)
         return response
 
     def _redirect_uri(self, request: Request) -> str:
@@ -350,7 +371,7 @@ class ALBEmulator:
 
     async def _callback(self, client: httpx2.AsyncClient, request: Request) -> Response:
         params = request.query_params
-        pending = self._cookies.open(_LOGIN_COOKIE, request.cookies)
+        pending = self._cookies.open(_login_cookie(request), request.cookies)
         if pending is None or not secrets.compare_digest(
             params.get("state", "").encode("utf-8"), str(pending["state"]).encode("utf-8")
         ):
@@ -377,6 +398,7 @@ class ALBEmulator:
         now = int(self.clock())
         session = {
             "sid": secrets.token_urlsafe(16),
+            "binding": self._binding,
             "claims": login.claims,
             "access_token": login.access_token,
             "access_exp": now + login.lifetime,
@@ -396,7 +418,7 @@ class ALBEmulator:
         for name, value in shards:
             response.raw_headers.append(cookie_header(name, value, max_age=604_800, secure=secure))
         _expire(response, request, self.settings.session_cookie, first=len(shards), secure=secure)
-        _expire(response, request, _LOGIN_COOKIE, first=0, secure=secure)
+        _expire(response, request, _login_cookie(request), first=0, secure=secure)
         return response
 
 
@@ -405,6 +427,13 @@ def _expire(response: Response, request: Request, name: str, *, first: int, secu
     for index in range(first, MAX_SHARDS):
         if f"{name}-{index}" in request.cookies:
             response.raw_headers.append(expire_header(f"{name}-{index}", secure=secure))
+
+
+def _login_cookie(request: Request) -> str:
+    """The pending login's cookie name, with the emulator's port: cookies are scoped by host, not
+    port (RFC 6265, section 8.5), so two emulators on one machine would overwrite each other's."""
+    server = request.scope.get("server")
+    return f"{_LOGIN_COOKIE}-{server[1]}" if server and server[1] is not None else _LOGIN_COOKIE
 
 
 def _secure(request: Request) -> bool:

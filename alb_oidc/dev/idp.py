@@ -14,24 +14,27 @@ Access tokens are Cognito-shaped RS256 JWTs (`token_use`, `client_id`, `scope`,
 the client id.
 Granted scopes are the requested scopes the user is allowed (`openid` is required). A signed-in
 user has an IdP session cookie: the next authorization request is answered without the form
-until `/logout` ends it. Everything is in memory and per process; keys are generated per run.
+until `/logout` ends it. Everything is in memory and per process; the signing key is generated
+per run unless one is given (`key`, which `--key-file` keeps), and its kid is derived from it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio.to_thread
 import jwt
 from cachetools import TTLCache
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
@@ -43,15 +46,16 @@ from starlette.types import Receive, Scope, Send
 from ..config import OIDCAccessTokenConfig
 from ..errors import ConfigurationError
 from .pages import login_page, message_page
+from .paths import with_query
 from .sessions import SealedCookie, cookie_header, expire_header
 from .users import DevUser, verify_password
 
 __all__ = ["DEV_API_AUDIENCE", "DEV_USER_POOL_ID", "DevClient", "DevIdP"]
 
-#: The user pool id to put in the app's `CognitoConfig` for this IdP (obviously not a real one).
 DEV_USER_POOL_ID = "dev-local-1_AlbOidcDevIdP"
-#: The `aud` of Okta-shaped access tokens (Okta's default custom authorization server's).
+"""The user pool id to put in the app's `CognitoConfig` for this IdP (obviously not a real one)."""
 DEV_API_AUDIENCE = "api://default"
+"""The `aud` of Okta-shaped access tokens (Okta's default custom authorization server's)."""
 _SESSION_COOKIE = "ALBOIDCDevIdP"
 _MAX_FORM = 16 * 1024
 
@@ -126,6 +130,7 @@ class DevIdP:
         session_lifetime: int = 8 * 3600,
         login_hint: str | None = None,
         provider: str = "cognito",
+        key: rsa.RSAPrivateKey | None = None,
     ) -> None:
         if provider not in ("cognito", "okta"):
             raise ConfigurationError(f"provider must be 'cognito' or 'okta': {provider!r}")
@@ -144,8 +149,18 @@ class DevIdP:
         self.session_lifetime = session_lifetime
         #: A line under the login form (the demo users, whose passwords are public).
         self.login_hint = login_hint
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = f"dev-{uuid.uuid4().hex[:12]}"
+        self.key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        # Derived from the key, so a key kept across restarts (`DevKeys`) keeps its kid too.
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.kid = f"dev-{hashlib.sha256(public).hexdigest()[:12]}"
+        # Per port: cookies are scoped by host, not port (RFC 6265, section 8.5), so two dev
+        # IdPs on one machine would otherwise overwrite each other's sign-in session.
+        try:
+            self._session_cookie = f"{_SESSION_COOKIE}-{urlsplit(issuer).port or 0}"
+        except ValueError as exc:
+            raise ConfigurationError(f"issuer has a bad port: {issuer!r}") from exc
         self._codes: TTLCache[str, _Grant] = TTLCache(maxsize=10_000, ttl=60, timer=clock)
         self._sessions = SealedCookie(clock=clock)
         self.app = Starlette(
@@ -245,7 +260,7 @@ class DevIdP:
         if request.method == "POST":
             expires = int(self.clock()) + self.session_lifetime
             for name, value in self._sessions.seal(
-                _SESSION_COOKIE, {"username": user.username, "exp": expires}
+                self._session_cookie, {"username": user.username, "exp": expires}
             ):
                 response.raw_headers.append(
                     cookie_header(name, value, max_age=self.session_lifetime, secure=False)
@@ -360,13 +375,13 @@ class DevIdP:
             if target
             else message_page("Signed out", "You are signed out of the identity provider.")
         )
-        response.raw_headers.append(expire_header(f"{_SESSION_COOKIE}-0", secure=False))
+        response.raw_headers.append(expire_header(f"{self._session_cookie}-0", secure=False))
         return response
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _signed_in_user(self, request: Request) -> DevUser | None:
-        session = self._sessions.open(_SESSION_COOKIE, request.cookies)
+        session = self._sessions.open(self._session_cookie, request.cookies)
         return self.users.get(session["username"]) if session else None
 
     async def _check_password(self, username: str, password: str) -> DevUser | None:
@@ -455,9 +470,8 @@ class DevIdP:
 
 
 def _redirect(uri: str, **params: str | None) -> RedirectResponse:
-    query = urlencode({name: value for name, value in params.items() if value is not None})
-    separator = "&" if "?" in uri else "?"
-    return RedirectResponse(f"{uri}{separator}{query}", status_code=302)
+    kept = {name: value for name, value in params.items() if value is not None}
+    return RedirectResponse(with_query(uri, kept), status_code=302)
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$00000000000000000000000000000000$" + "00" * 32

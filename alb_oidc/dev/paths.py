@@ -11,19 +11,22 @@ since targets disagree about `%2F`, backslashes and `;` parameters (some decode 
 Public path patterns mean what `ALBConfig.public_paths` makes of them (checked by the same
 `config.public_paths_of`), so the emulator and the app behind it agree on which paths need no
 login: an exact path (`/health`), or a prefix ending in `*` (`/static/*`), and nothing else.
+
+`with_query` adds parameters to an endpoint URL that may have a query of its own (used by both
+the emulator and the dev IdP).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import httpx2
 from starlette.types import Scope
 
-__all__ = ["RequestTarget", "parse_target"]
+__all__ = ["RequestTarget", "parse_target", "with_query"]
 
 # RFC 3986 section 3.3: pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 _SUB_DELIMS = "!$&'()*+,;="
@@ -106,3 +109,15 @@ def parse_target(scope: Scope) -> RequestTarget | None:
     return RequestTarget(
         _remove_dot_segments(_encode(raw, _PATH_SAFE)), _encode(query, _QUERY_SAFE)
     )
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` added to its query.
+
+    An endpoint may have a query of its own (Azure AD B2C: `.../authorize?p=B2C_1_signin`),
+    which must be kept when parameters are added (RFC 6749, sections 3.1 and 3.1.2).
+    """
+    query = urlencode(params)
+    if "?" not in url:
+        return f"{url}?{query}"
+    return f"{url}{'' if url.endswith(('?', '&')) else '&'}{query}"

@@ -32,6 +32,22 @@ class _QuietCancel(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
+#: The name of the threads serving the emulator (`proxy=True`).
+_PROXY_THREAD = "alb-oidc-emulator"
+
+
+class _QuietCutShort(logging.Filter):
+    """Drops uvicorn's error line for a response the emulator left unfinished on purpose (the
+    upstream broke off mid-body; the emulator has logged a warning saying so): leaving it
+    unfinished is how an ASGI app makes the server close the connection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.threadName == _PROXY_THREAD
+            and record.getMessage() == "ASGI callable returned without completing response."
+        )
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
@@ -43,9 +59,12 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket on `host:port` (port 0: a free one)."""
+    """A listening TCP socket on `host:port` (port 0: a free one); `::` takes IPv4 too."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if host == "::":
+        # Every address, IPv4 too, on every system (Windows makes IPv6 sockets IPv6-only).
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
         sock.bind((host, port))
     except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
@@ -88,10 +107,14 @@ class BackgroundServer:
         )
         self._server = uvicorn.Server(config)
         uvicorn_log = logging.getLogger("uvicorn.error")
-        if not any(isinstance(known, _QuietCancel) for known in uvicorn_log.filters):
-            uvicorn_log.addFilter(_QuietCancel())
+        for quiet in (_QuietCancel, _QuietCutShort):
+            if not any(isinstance(known, quiet) for known in uvicorn_log.filters):
+                uvicorn_log.addFilter(quiet())
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            daemon=True,
+            name=_PROXY_THREAD if proxy else None,
         )
 
     def start(self, timeout: float = 10) -> None:

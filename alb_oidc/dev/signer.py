@@ -4,29 +4,36 @@ The key is generated per run, or kept in a local file (`--key-file`) so that app
 the emulator across restarts. Its `kid` is a UUID derived from the public key, and the signer is
 `DEV_SIGNER_ARN`: a fixed, obviously fake ARN (account 000000000000, region `dev-local-1`) that
 goes into the app's development `ALBConfig` and can never match a real ALB.
+
+The key file (`DevKeys`) also keeps the dev IdP's RSA key, so that its key id and the access
+tokens it signed stay valid across restarts too: two PKCS#8 PEM blocks, the P-256 key first.
+A file holding only the P-256 key (as older versions wrote) gets the RSA key added on first use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..errors import ConfigurationError
 from ..testing import encode_data_token
 
-__all__ = ["DEV_SIGNER_ARN", "DevSigner"]
+__all__ = ["DEV_SIGNER_ARN", "DevKeys", "DevSigner"]
 
 DEV_SIGNER_ARN = (
     "arn:aws:elasticloadbalancing:dev-local-1:000000000000:"
     "loadbalancer/app/alb-oidc-dev-not-an-alb/0000000000000000"
 )
+"""The ARN the emulator signs as: no real ALB's (account 000000000000, region `dev-local-1`)."""
 
 
 class DevSigner:
@@ -45,27 +52,8 @@ class DevSigner:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DevSigner:
-        """The key in PEM file `path`, created (mode 0600) with a new key if it does not exist."""
-        path = Path(path)
-        if path.exists():
-            try:
-                key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            except (OSError, ValueError) as exc:
-                raise ConfigurationError(f"cannot read the emulator key {path}: {exc}") from exc
-            if not isinstance(key, ec.EllipticCurvePrivateKey):
-                raise ConfigurationError(f"{path} does not hold an EC private key")
-            return cls(key)
-        signer = cls()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = signer.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-        return signer
+        """The P-256 key in the key file `path` (see `DevKeys.from_file`, which creates it)."""
+        return DevKeys.from_file(path).signer
 
     def cookie_key(self) -> bytes:
         """A 32-byte key for session cookies, derived from the signing key (stable with it)."""
@@ -87,3 +75,63 @@ class DevSigner:
         }
         payload = {**claims, "exp": exp, "iss": issuer}
         return encode_data_token(self.key, header, payload)
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----\r?\n?", re.DOTALL)
+
+
+def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    """The keys `--key-file` keeps: the emulator's signer and the dev IdP's RSA key."""
+
+    signer: DevSigner
+    idp_key: rsa.RSAPrivateKey
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DevKeys:
+        """The keys in PEM file `path`, created (mode 0600) with new keys if it does not exist;
+        a file without an RSA key gets a new one appended."""
+        path = Path(path)
+        if not path.exists():
+            keys = cls(DevSigner(), _new_rsa_key())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(_pem(keys.signer.key) + _pem(keys.idp_key))
+            return keys
+        try:
+            text = path.read_bytes()
+            loaded = [
+                serialization.load_pem_private_key(block[0], password=None)
+                for block in _PEM_BLOCK.finditer(text)
+            ]
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read the emulator key {path}: {exc}") from exc
+        if not loaded:
+            raise ConfigurationError(f"cannot read the emulator key {path}: no PEM private key")
+        signer_key = next((k for k in loaded if isinstance(k, ec.EllipticCurvePrivateKey)), None)
+        if signer_key is None:
+            raise ConfigurationError(f"{path} does not hold an EC private key")
+        signer = DevSigner(signer_key)
+        idp_key = next((k for k in loaded if isinstance(k, rsa.RSAPrivateKey)), None)
+        if idp_key is None:
+            idp_key = _new_rsa_key()
+            try:
+                with path.open("ab") as file:
+                    file.write(b"" if text.endswith(b"\n") else b"\n")
+                    file.write(_pem(idp_key))
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot add the dev IdP's key to {path}: {exc.strerror or exc}"
+                ) from exc
+        return cls(signer, idp_key)
+
+
+def _new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from ..config import ALBConfig, CognitoConfig, _split_url, public_paths_of
 from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
@@ -27,6 +29,7 @@ from .users import DEMO_PASSWORDS, DevUser, demo_users
 __all__ = ["DEV_CLIENT_ID", "DevStack"]
 
 DEV_CLIENT_ID = "alb-oidc-dev-client"
+"""The built-in IdP's client id, unless the settings give another."""
 
 
 def _loopback_names(host: str, port: int) -> list[str]:
@@ -34,11 +37,36 @@ def _loopback_names(host: str, port: int) -> list[str]:
     if host in ("127.0.0.1", "0.0.0.0", "localhost"):  # noqa: S104 - a name, not a bind
         names = ["127.0.0.1", "localhost"]
     elif host == "::":
-        names = ["[::1]"]
+        # Listening on both IPv6 and IPv4 (`serving.bind` makes `::` dual-stack).
+        names = ["[::1]", "127.0.0.1", "localhost"]
     else:
         # An IPv6 literal goes in brackets in a URL (RFC 3986, section 3.2.2).
         names = [f"[{host}]" if ":" in host else host]
     return [f"http://{name}:{port}" for name in names]
+
+
+def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses a connection to `host` may reach, as far as can be told without DNS.
+
+    `localhost` is both loopbacks; the unspecified addresses reach this machine's loopback
+    (Linux and macOS connect `0.0.0.0` to 127.0.0.1 and `::` to ::1); IPv4's short and numeric
+    forms (`127.1`, `2130706433`, `0x7f.1`), which the system's resolver accepts, are read as
+    it reads them. Any other name: the empty set (it cannot be told here)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost":
+        return {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return set()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_unspecified:
+        return {ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")}
+    return {address}
 
 
 def _check_upstream(upstream: str, sockets: list[socket.socket]) -> None:
@@ -49,15 +77,13 @@ def _check_upstream(upstream: str, sockets: list[socket.socket]) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"--upstream must be an http(s) URL with a host: {upstream!r}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname
-    addresses = {"127.0.0.1", "::1"} if host == "localhost" else {host}
+    addresses = _addresses(parts.hostname)
     names = ("the emulator's own address (it would forward to itself)", "the dev IdP's port")
     for sock, name in zip(sockets, names, strict=False):
         bound_host, bound_port = sock.getsockname()[:2]
+        bound = ipaddress.ip_address(bound_host)
         # The same address and port, or the port on every address (a wildcard) of the stack's.
-        if port == bound_port and (
-            bound_host in addresses or ipaddress.ip_address(bound_host).is_unspecified
-        ):
+        if port == bound_port and (bound in addresses or bound.is_unspecified):
             raise ConfigurationError(
                 f"--upstream {upstream} is {name}: give the address your app listens on"
             )
@@ -77,6 +103,8 @@ class DevStack:
     app verifies them with `access_token=OIDCAccessTokenConfig(...)` instead (keys discovered).
     Either way the app also accepts the IdP's client-credentials tokens as bearer tokens.
     `host` may be an IPv6 literal (`::1`): the URLs built from it put it in brackets.
+    `signer` and `idp_key` (both from `DevKeys.from_file`) keep the emulator's and the built-in
+    IdP's keys across restarts; by default each run makes new ones.
     """
 
     host: str = "127.0.0.1"
@@ -86,6 +114,7 @@ class DevStack:
     settings: dict[str, Any] = field(default_factory=dict)
     users: Sequence[DevUser] | None = None
     signer: DevSigner | None = None
+    idp_key: rsa.RSAPrivateKey | None = None
     public_paths: Sequence[str] = ("/health", "/bye")
     clock: Callable[[], float] = time.time
     idp_port: int = 0
@@ -149,6 +178,7 @@ class DevStack:
                 clock=self.clock,
                 login_hint=hint,
                 provider=self.provider,
+                key=self.idp_key,
             )
             scopes = {scope for user in self.users for scope in user.scopes}
             settings.update(
@@ -168,6 +198,7 @@ class DevStack:
             EmulatorSettings(upstream=str(self.upstream), **settings),
             signer=self.signer,
             clock=self.clock,
+            idp_kid=self.idp.kid if self.idp is not None else None,
         )
         if self.app_factory is not None:
             app = self.app_factory(self.app_config())

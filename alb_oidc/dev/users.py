@@ -15,9 +15,11 @@ A users file is TOML or JSON with a list of users::
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import json
+import math
 import os
 import tomllib
 import uuid
@@ -110,6 +112,11 @@ class DevUser:
         reserved = sorted(_RESERVED_CLAIMS & set(self.claims))
         if reserved:
             raise ConfigurationError(f"{where}: claims may not set {', '.join(reserved)}")
+        for name, value in self.claims.items():
+            problem = _not_json(value, repr(name))
+            if problem:
+                # Userinfo answers JSON: a TOML date (`born = 1990-01-01`) would fail every login.
+                raise ConfigurationError(f"{where}: claim {problem}")
         if self.sub is None:
             object.__setattr__(self, "sub", str(uuid.uuid5(_UUID_NAMESPACE, self.username)))
 
@@ -120,6 +127,29 @@ class DevUser:
             info.update(email=self.email, email_verified="true")
         info.update(self.claims)
         return info
+
+
+def _not_json(value: Any, where: str) -> str | None:
+    """What in `value` (named `where`) is not a JSON value, or None if all of it is."""
+    if value is None or isinstance(value, bool | int | str):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value}, which JSON cannot hold"
+    if isinstance(value, list | tuple):
+        items = (_not_json(item, f"{where}[{index}]") for index, item in enumerate(value))
+        return next((problem for problem in items if problem), None)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a key that is not a string: {key!r}"
+            problem = _not_json(item, f"{where}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    hint = ""
+    if isinstance(value, datetime.date | datetime.time):
+        hint = f'; write it as a string: "{value.isoformat()}"'
+    return f"{where} is a {type(value).__name__}, not a JSON value{hint}"
 
 
 def demo_users() -> list[DevUser]:
@@ -176,6 +206,8 @@ def _users(path: Path, entries: Iterable[Any]) -> list[DevUser]:
             users.append(DevUser(**entry))
         except TypeError as exc:
             raise ConfigurationError(f"{path}: users[{index}]: {exc}") from exc
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
     names = [user.username for user in users]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"{path}: usernames must be unique")

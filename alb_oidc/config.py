@@ -22,6 +22,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_SESSION_COOKIE",
+    "DEV_SIGNER_ARN",
     "JWT_ALGORITHMS",
     "ALBConfig",
     "CognitoConfig",
@@ -29,6 +30,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger("alb_oidc")
+
+DEV_SIGNER_ARN = (
+    "arn:aws:elasticloadbalancing:dev-local-1:000000000000:"
+    "loadbalancer/app/alb-oidc-dev-not-an-alb/0000000000000000"
+)
+"""The ARN the `alb-oidc dev` emulator signs as: no real ALB's (account 000000000000, region
+`dev-local-1`)."""
 
 #: The ALB's default session cookie name (its shards are `AWSELBAuthSessionCookie-0`, `-1`, ...).
 DEFAULT_SESSION_COOKIE = "AWSELBAuthSessionCookie"

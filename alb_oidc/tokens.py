@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pybase64 import b64decode as _simd_decode
 
-from .config import ALBConfig, CognitoConfig, OIDCAccessTokenConfig
+from .config import DEV_SIGNER_ARN, ALBConfig, CognitoConfig, OIDCAccessTokenConfig
 from .errors import (
     AccessTokenError,
     ClaimError,
@@ -92,6 +92,10 @@ _ZERO = bytes(32)
 _ES256 = ec.ECDSA(hashes.SHA256())
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+_DEV_SIGNER_HINT = (
+    " (it is the `alb-oidc dev` emulator's: configure the app from the ALB_OIDC_* variables "
+    "the emulator prints, with ALBConfig.from_env())"
+)
 #: The longest `kid` accepted anywhere (it names a key in a URL or a JWKS document).
 MAX_KID = 256
 
@@ -301,8 +305,10 @@ def check_data_token(token: DataToken, config: ALBConfig, *, now: float) -> str:
     if key_url is None:
         # The signer is not secret and names the ALB to add to `alb_arns`; a client can put
         # anything there, so it is quoted escaped and cut short.
+        hint = _DEV_SIGNER_HINT if token.signer == DEV_SIGNER_ARN else ""
         raise UntrustedSignerError(
             f"token signer '{loggable(token.signer, 160)}' is not one of the configured alb_arns"
+            f"{hint}"
         )
     if len(token.kid) > MAX_KID or not _UUID.fullmatch(token.kid):
         raise ClaimError("token `kid` is not a UUID", claim="kid")

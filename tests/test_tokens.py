@@ -22,6 +22,7 @@ from alb_oidc import (
     UntrustedSignerError,
     tokens,
 )
+from alb_oidc.config import DEV_SIGNER_ARN
 from alb_oidc.testing import FakeALB, b64url, sign_es256
 from alb_oidc.tokens import (
     JWT_HEADER_KEPT_BYTES,
@@ -675,3 +676,18 @@ def test_a_policy_with_client_ids_but_no_client_claims_refuses_rather_than_crash
     claims = {"iss": "https://idp.example", "client_id": "app", "exp": START + 60}
     with pytest.raises(AccessTokenError, match="`client_id` is not a configured client id"):
         check_jwt_claims(claims, policy, now=START, leeway=0)
+
+
+def test_a_dev_emulator_token_for_an_app_configured_otherwise_says_what_to_do() -> None:
+    # A newcomer's app with a hard-coded config behind `alb-oidc dev` got only "not one of the
+    # configured alb_arns", with nothing to say that the emulator's variables are the fix.
+    app = FakeALB().config()
+    dev = parse_data_token(FakeALB(alb_arn=DEV_SIGNER_ARN).data_token())
+    with pytest.raises(UntrustedSignerError, match=r"`alb-oidc dev` emulator's.*from_env\(\)"):
+        check_data_token(dev, app, now=dev.exp - 60)
+    other = FakeALB(
+        alb_arn="arn:aws:elasticloadbalancing:eu-west-1:999999999999:loadbalancer/app/o/0123456789abcdef"
+    )
+    with pytest.raises(UntrustedSignerError) as refused:
+        check_data_token(parse_data_token(other.data_token()), app, now=dev.exp - 60)
+    assert "alb-oidc dev" not in str(refused.value)

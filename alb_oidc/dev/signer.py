@@ -24,16 +24,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from ..config import DEV_SIGNER_ARN
 from ..errors import ConfigurationError
 from ..testing import encode_data_token
 
 __all__ = ["DEV_SIGNER_ARN", "DevKeys", "DevSigner"]
-
-DEV_SIGNER_ARN = (
-    "arn:aws:elasticloadbalancing:dev-local-1:000000000000:"
-    "loadbalancer/app/alb-oidc-dev-not-an-alb/0000000000000000"
-)
-"""The ARN the emulator signs as: no real ALB's (account 000000000000, region `dev-local-1`)."""
 
 
 class DevSigner:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import dataclasses
 import getpass
 import json
@@ -34,8 +32,14 @@ from .config import (
     OIDCAccessTokenConfig,
     check_public_path,
 )
-from .errors import ALBOIDCError, AuthError, ConfigurationError, MalformedTokenError
-from .tokens import parse_data_token
+from .errors import (
+    AccessTokenError,
+    ALBOIDCError,
+    AuthError,
+    ConfigurationError,
+    MalformedTokenError,
+)
+from .tokens import _jwt_header, _three_segments, jwt_bytes, parse_data_token
 
 if TYPE_CHECKING:
     from .dev.stack import DevStack
@@ -57,12 +61,14 @@ def _read_token(value: str) -> str:
 
 def _explain(token: str, exc: MalformedTokenError) -> MalformedTokenError:
     """`exc`, or a clearer one when `token` is a standard JWT rather than an ALB data token."""
-    segments = token.split(".")
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segments[0] + "=" * (-len(segments[0]) % 4)))
-    except (ValueError, binascii.Error):
+    parts = _three_segments(jwt_bytes(token))
+    if parts is None:
         return exc
-    if len(segments) != 3 or not isinstance(header, dict) or "alg" not in header:
+    try:
+        header = _jwt_header(parts[1], "token")  # the same decoding as an access token's
+    except AccessTokenError:
+        return exc
+    if "alg" not in header:
         return exc
     if header["alg"] == "ES256" and "signer" in header:
         return exc  # shaped like a data token: the original reason is the useful one

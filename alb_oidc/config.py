@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -71,6 +72,23 @@ _MAX_LEEWAY = 300.0
 JWT_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 )
+
+
+def _host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `host` (a URL's host, lower-cased, a trailing dot dropped) names as the
+    system's resolver reads it without DNS: an IP address, IPv4's short and numeric forms
+    (`127.1`, `2130706433`, `0x7f.1`) included, an IPv4-mapped IPv6 one (`::ffff:127.0.0.1`)
+    as its IPv4 address; None for a name."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _is_loopback(host: str | None) -> bool:

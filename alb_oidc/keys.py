@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import inspect
-import ipaddress
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -44,6 +42,7 @@ from .config import (
     ALBConfig,
     CognitoConfig,
     OIDCAccessTokenConfig,
+    _host_address,
     _is_loopback,
     check_fetch_url,
 )
@@ -756,16 +755,8 @@ def _names_this_host(host: str | None) -> bool:
     host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or address.is_unspecified
+    address = _host_address(host)
+    return address is not None and (address.is_loopback or address.is_unspecified)
 
 
 class CognitoJWKS(JWKSSource):

@@ -65,12 +65,9 @@ def _routes_needing_logout_url(app: object) -> dict[str, frozenset[str] | None]:
         if isinstance(node, BaseRoute):
             path += str(getattr(node, "path", ""))
             if getattr(getattr(node, "endpoint", None), NEEDS_LOGOUT_URL, False):
-                methods = getattr(node, "methods", None)
-                known = found.get(path or "/", frozenset())
-                if methods is None or known is None:
-                    found[path or "/"] = None
-                else:
-                    found[path or "/"] = known | frozenset(methods)
+                where, methods = path or "/", getattr(node, "methods", None)
+                known = found.get(where, frozenset())
+                found[where] = None if methods is None or known is None else known | methods
         routes = getattr(node, "routes", None)
         if isinstance(routes, list):
             pending.extend((path, route) for route in routes)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from starlette.authentication import BaseUser
 
 from .errors import ALBOIDCError
-from .tokens import names_at
+from .tokens import _STR_ONLY, names_at
 
 __all__ = [
     "MAX_CLAIM_DEPTH",
@@ -171,9 +171,7 @@ def _thawed(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return thaw_claims(value)
-    if isinstance(value, list | tuple):
-        return [_thawed(item) for item in value]
-    if isinstance(value, set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_thawed(item) for item in value]
     return value
 
@@ -403,9 +401,6 @@ def _names_only(method: str, names: tuple[object, ...]) -> None:
     tuple silently never held: say what is wrong instead."""
     if not _STR_ONLY.issuperset(map(type, names)):
         raise TypeError(f"ALBUser.{method} takes names as separate str arguments ('a', 'b')")
-
-
-_STR_ONLY = frozenset({str})
 
 
 def _unpickled_user(

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..config import ALBConfig, CognitoConfig, _split_url, public_paths_of
+from ..config import ALBConfig, CognitoConfig, _host_address, _split_url, public_paths_of
 from ..errors import ConfigurationError
 from ..logout import cognito_logout_url
 from .emulator import CALLBACK_PATH, ALBEmulator, EmulatorSettings
@@ -55,15 +55,9 @@ def _addresses(host: str) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     host = host.lower().rstrip(".")
     if host == "localhost":
         return {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            address = ipaddress.ip_address(socket.inet_aton(host))
-        except OSError:
-            return set()
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = _host_address(host)
+    if address is None:
+        return set()
     if address.is_unspecified:
         return {ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")}
     return {address}
